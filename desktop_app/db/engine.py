@@ -1,0 +1,217 @@
+"""Opening the database: where it is, how to connect, and a session per unit of work.
+
+SQLite (the embedded default) runs in WAL mode with foreign keys on and a busy timeout,
+and every write transaction starts with ``BEGIN IMMEDIATE``: a deferred transaction that
+reads and then writes gets "database is locked" at once when another process holds the
+write lock, whatever the busy timeout, while an immediate one waits its turn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from desktop_app import paths, secrets
+from desktop_app.db import urls
+from desktop_app.errors import ConfigurationError, DatabaseUnavailable
+
+ENV_URL = "RENEWAL_DESK_DATABASE_URL"
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+PasswordPrompt = Callable[[str], str | None]
+
+
+class Database:
+    """One database: an engine plus session factories for reading and for writing."""
+
+    def __init__(self, url: URL, engine: Engine) -> None:
+        self.url = url
+        self.engine = engine
+        self._read = sessionmaker(bind=engine, expire_on_commit=False)
+        writer = engine.execution_options(renewal_desk_write=True)
+        self._write = sessionmaker(bind=writer, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        return Path(self.url.database) if self.is_sqlite and self.url.database else None
+
+    def describe(self) -> str:
+        """Where the data lives, for the status bar and messages (never with a password)."""
+        if self.is_sqlite:
+            return f"SQLite file {self.url.database}"
+        return f"PostgreSQL {self.url.host or 'localhost'}/{self.url.database}"
+
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """A session whose transaction takes the write lock first (SQLite) and commits or
+        rolls back as a whole."""
+        with _translate_errors(self), self._write() as session:
+            try:
+                yield session
+            except BaseException:
+                session.rollback()
+                raise
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        with _translate_errors(self), self._read() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+@contextmanager
+def _translate_errors(db: Database) -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        if _is_connection_problem(exc):
+            raise DatabaseUnavailable(
+                f"The database ({db.describe()}) cannot be reached: {_first_line(exc)}."
+            ) from exc
+        raise
+
+
+def _is_connection_problem(exc: DBAPIError) -> bool:
+    if exc.connection_invalidated:
+        return True
+    text = str(exc.orig).lower()
+    return any(
+        s in text
+        for s in (
+            "connection",
+            "could not connect",
+            "server closed",
+            "unable to open database",
+            "terminating",
+            "timeout",
+        )
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", exc)
+    text = str(orig).strip().splitlines()
+    return (text[0] if text else type(orig).__name__).rstrip(".")
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # We issue BEGIN ourselves (below), so the driver must not.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        write = connection.get_execution_options().get("renewal_desk_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def _postgres_engine(url: URL) -> Engine:
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        connect_args={"connect_timeout": 10, "application_name": "Renewal Desk"},
+    )
+
+
+def resolve_url(explicit: str | None = None) -> URL:
+    """The database to use: --database-url, else the environment, else the saved setting,
+    else the SQLite file in the user's data folder."""
+    from desktop_app.settings import Settings
+
+    text = explicit or os.environ.get(ENV_URL) or Settings.load().database_url
+    if text:
+        return urls.parse(text)
+    return urls.sqlite_url(paths.default_database_path())
+
+
+def open_database(
+    url: URL | str | None = None, *, prompt: PasswordPrompt | None = None
+) -> Database:
+    """Open (but do not migrate) the database, checking it can be reached."""
+    url = urls.parse(url) if isinstance(url, str) else (url or resolve_url())
+    if url.get_backend_name() == "sqlite":
+        path = Path(url.database or "")
+        urls.refuse_network_sqlite(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"Cannot create the folder {path.parent} for the database: {exc.strerror}."
+            ) from exc
+        db = Database(url, _sqlite_engine(url))
+        _check(db)
+        return db
+    return _open_postgres(url, prompt)
+
+
+def _open_postgres(url: URL, prompt: PasswordPrompt | None) -> Database:
+    key = secrets.account_key(url.username or "", url.host, url.port, url.database)
+    if url.password is None:
+        stored = secrets.get_password(key)
+        if stored is not None:
+            url = url.set(password=stored)
+    db = Database(url, _postgres_engine(url))
+    try:
+        _check(db)
+        return db
+    except DatabaseUnavailable as exc:
+        if not _needs_password(exc) or prompt is None:
+            db.dispose()
+            raise
+        db.dispose()
+    password = prompt(f"Password for {url.username} on {url.host or 'localhost'}/{url.database}: ")
+    if not password:
+        raise ConfigurationError("No password was given for the database, so it was not opened.")
+    url = url.set(password=password)
+    db = Database(url, _postgres_engine(url))
+    _check(db)
+    # Without a keyring we ask again next session; the password is never written elsewhere.
+    with contextlib.suppress(secrets.KeyringUnavailable):
+        secrets.set_password(key, password)
+    return db
+
+
+def _needs_password(exc: DatabaseUnavailable) -> bool:
+    text = str(exc).lower()
+    return "password" in text and ("authentication" in text or "no password" in text)
+
+
+def _check(db: Database) -> None:
+    try:
+        with db.engine.connect():
+            pass
+    except DBAPIError as exc:
+        raise DatabaseUnavailable(
+            f"The database ({db.describe()}) cannot be opened: {_first_line(exc)}."
+        ) from exc
