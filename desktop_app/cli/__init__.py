@@ -1,0 +1,1 @@
+"""The command line: scripted work and the headless door into the same services."""

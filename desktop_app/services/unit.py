@@ -1,0 +1,153 @@
+"""The unit-of-work frame every service function runs in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from desktop_app.db.engine import Database
+from desktop_app.db.models import AuditEvent, Base, User
+from desktop_app.domain import permissions
+from desktop_app.domain.enums import AuditSource, Role
+from desktop_app.domain.permissions import Action
+from desktop_app.errors import PermissionDenied, StaleEdit, UnknownUser
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting, and through which door (GUI, command line, import, timer…)."""
+
+    username: str
+    source: AuditSource = AuditSource.UI
+
+
+def jsonable(value: Any) -> Any:
+    """A value as it is written into an audit event."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return str(value)
+
+
+class UnitOfWork:
+    """One transaction on behalf of one user."""
+
+    def __init__(self, session: Session, user: User, source: AuditSource) -> None:
+        self.session = session
+        self.user = user
+        self.source = source
+
+    @property
+    def role(self) -> Role:
+        return self.user.role
+
+    def allowed(self, action: Action, *, owners: Mapping[str, int | None] | None = None) -> bool:
+        in_book = bool(owners) and self.user.id in {v for v in owners.values() if v is not None}
+        return permissions.allowed(self.user.role, action, in_own_book=in_book)
+
+    def require(self, action: Action, *, owners: Mapping[str, int | None] | None = None) -> None:
+        """Refuse (before anything is written) unless the user's role may take ``action``.
+
+        ``owners`` names the people whose book the record is in (producer, CSR, next-action
+        owner); it matters for roles whose permission is limited to their own book.
+        """
+        if not self.allowed(action, owners=owners):
+            raise PermissionDenied(permissions.refusal(self.user.role, action))
+
+    def apply(self, obj: Base, fields: Mapping[str, Any]) -> dict[str, list[Any]]:
+        """Set ``fields`` on ``obj`` and return what changed as {field: [old, new]}."""
+        changes: dict[str, list[Any]] = {}
+        for name, new in fields.items():
+            old = getattr(obj, name)
+            if old != new:
+                setattr(obj, name, new)
+                changes[name] = [jsonable(old), jsonable(new)]
+        return changes
+
+    def audit(
+        self,
+        action: str,
+        object_type: str,
+        object_id: int | None,
+        changes: Mapping[str, Any] | None = None,
+        *,
+        source: AuditSource | None = None,
+    ) -> None:
+        self.session.add(
+            AuditEvent(
+                user_id=self.user.id,
+                actor=self.user.username,
+                source=source or self.source,
+                action=action,
+                object_type=object_type,
+                object_id=object_id,
+                changes=jsonable(dict(changes or {})),
+            )
+        )
+
+    def check_version(self, obj: Any, expected: int | None, what: str) -> None:
+        """Refuse an edit made on a stale copy: someone saved ``obj`` after it was loaded."""
+        if expected is None or obj.version == expected:
+            return
+        last = self.session.execute(
+            select(AuditEvent.actor, AuditEvent.at)
+            .where(
+                AuditEvent.object_type == type(obj).__tablename__, AuditEvent.object_id == obj.id
+            )
+            .order_by(AuditEvent.id.desc())
+            .limit(1)
+        ).first()
+        if last is not None:
+            who = f"by {last.actor} at {last.at:%Y-%m-%d %H:%M} UTC"
+            raise StaleEdit(f"{what} was changed {who} after you opened it; reload to see it.")
+        raise StaleEdit(
+            f"{what} was changed by someone else after you opened it; reload to see it."
+        )
+
+
+def load_user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise UnknownUser(f"There is no user named '{username}' in this database.")
+    if not user.active:
+        raise UnknownUser(f"The user '{username}' has been deactivated.")
+    return user
+
+
+@contextmanager
+def unit_of_work(db: Database, actor: Actor) -> Iterator[UnitOfWork]:
+    """Open a write transaction for ``actor``; commit if the block finishes, else roll back."""
+    with db.write_session() as session:
+        uow = UnitOfWork(session, load_user(session, actor.username), actor.source)
+        yield uow
+        try:
+            session.commit()
+        except StaleDataError as exc:
+            raise StaleEdit(
+                "Someone else saved this record at the same moment; reload to see their change."
+            ) from exc
+
+
+@contextmanager
+def read_only(db: Database, actor: Actor) -> Iterator[UnitOfWork]:
+    """A read transaction that still knows who is asking (for row visibility rules)."""
+    with db.read_session() as session:
+        yield UnitOfWork(session, load_user(session, actor.username), actor.source)

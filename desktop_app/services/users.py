@@ -1,0 +1,181 @@
+"""Users and roles, and deciding who is acting."""
+
+from __future__ import annotations
+
+import getpass
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from desktop_app.db.engine import Database
+from desktop_app.db.models import AuditEvent, User
+from desktop_app.domain.enums import AuditSource, Role
+from desktop_app.domain.permissions import Action
+from desktop_app.errors import RuleViolation, UnknownUser
+from desktop_app.services.unit import Actor, jsonable, unit_of_work
+
+_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,79}$")
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    id: int
+    username: str
+    full_name: str
+    role: Role
+    active: bool
+
+    @property
+    def initials(self) -> str:
+        parts = [p for p in re.split(r"[\s._-]+", self.full_name or self.username) if p]
+        return "".join(p[0] for p in parts[:2]).upper() or "?"
+
+
+def _info(user: User) -> UserInfo:
+    return UserInfo(user.id, user.username, user.full_name, user.role, user.active)
+
+
+def os_username() -> str:
+    try:
+        name = getpass.getuser()
+    except Exception:
+        name = "admin"
+    cleaned = re.sub(r"[^A-Za-z0-9._@-]", "", name.split("\\")[-1]) or "admin"
+    return cleaned[:80]
+
+
+def ensure_first_admin(db: Database, username: str | None = None) -> UserInfo | None:
+    """On an empty database, create the first admin, named after the OS account.
+
+    Returns the new admin, or None when the database already has users.
+    """
+    username = username or os_username()
+    with db.write_session() as session:
+        if session.scalar(select(func.count()).select_from(User)):
+            return None
+        user = User(username=username, full_name=username, role=Role.ADMIN)
+        session.add(user)
+        session.flush()
+        session.add(
+            AuditEvent(
+                user_id=user.id,
+                actor=username,
+                source=AuditSource.SYSTEM,
+                action="user.create",
+                object_type="users",
+                object_id=user.id,
+                changes={"username": [None, username], "role": [None, "admin"]},
+            )
+        )
+        session.commit()
+        return _info(user)
+
+
+def add_user(
+    db: Database, actor: Actor, username: str, role: Role | str, full_name: str | None = None
+) -> UserInfo:
+    if not _USERNAME.match(username or ""):
+        raise RuleViolation(
+            f"'{username}' is not a valid user name; use letters, digits, '.', '_', '-' or '@'."
+        )
+    try:
+        role = Role(role)
+    except ValueError:
+        raise RuleViolation(
+            f"'{role}' is not a role; choose one of {', '.join(r.value for r in Role)}."
+        ) from None
+    with unit_of_work(db, actor) as uow:
+        uow.require(Action.USER_MANAGE)
+        if uow.session.scalar(select(User.id).where(User.username == username)) is not None:
+            raise RuleViolation(f"A user named '{username}' already exists.")
+        user = User(username=username, full_name=full_name or username, role=role)
+        uow.session.add(user)
+        try:
+            uow.session.flush()
+        except IntegrityError:
+            raise RuleViolation(f"A user named '{username}' already exists.") from None
+        uow.audit(
+            "user.create",
+            "users",
+            user.id,
+            {
+                "username": [None, username],
+                "full_name": [None, user.full_name],
+                "role": [None, role],
+            },
+        )
+        return _info(user)
+
+
+def set_role(
+    db: Database, actor: Actor, username: str, role: Role | str, expected_version: int | None = None
+) -> UserInfo:
+    role = Role(role)
+    with unit_of_work(db, actor) as uow:
+        uow.require(Action.USER_MANAGE)
+        user = uow.session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise UnknownUser(f"There is no user named '{username}' in this database.")
+        uow.check_version(user, expected_version, f"The user {username}")
+        if user.id == uow.user.id and role is not Role.ADMIN:
+            _ensure_another_admin(uow.session, user.id)
+        changes = uow.apply(user, {"role": role})
+        if changes:
+            uow.session.flush()
+            uow.audit("user.update", "users", user.id, changes)
+        return _info(user)
+
+
+def _ensure_another_admin(session, user_id: int) -> None:  # type: ignore[no-untyped-def]
+    others = session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(User.role == Role.ADMIN, User.active.is_(True), User.id != user_id)
+    )
+    if not others:
+        raise RuleViolation(
+            "The last admin cannot give up the admin role; make someone else admin first."
+        )
+
+
+def list_users(db: Database, *, include_inactive: bool = False) -> list[UserInfo]:
+    with db.read_session() as session:
+        query = select(User).order_by(User.username)
+        if not include_inactive:
+            query = query.where(User.active.is_(True))
+        return [_info(u) for u in session.scalars(query)]
+
+
+def get_user(db: Database, username: str) -> UserInfo:
+    with db.read_session() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise UnknownUser(f"There is no user named '{username}' in this database.")
+        return _info(user)
+
+
+def resolve_actor(db: Database, requested: str | None, source: AuditSource) -> Actor:
+    """Who acts: ``requested`` (--as / sign-in) or the OS account; on a brand-new SQLite
+    database the OS account becomes its first admin."""
+    if db.is_sqlite:
+        ensure_first_admin(db)
+    username = requested or os_username()
+    user = get_user(db, username)
+    if not user.active:
+        raise UnknownUser(f"The user '{username}' has been deactivated.")
+    return Actor(user.username, source)
+
+
+__all__ = [
+    "UserInfo",
+    "add_user",
+    "ensure_first_admin",
+    "get_user",
+    "jsonable",
+    "list_users",
+    "os_username",
+    "resolve_actor",
+    "set_role",
+]
