@@ -161,3 +161,18 @@ def test_receipt_date_must_precede_expiry(db, admin, make_user):
         work.receive_document(
             db, book.csr, doc_id, on=date(2027, 1, 10), expires_on=date(2027, 1, 1)
         )
+
+
+def test_database_constraint_at_commit_becomes_a_sentence(db, admin):
+    """If a rule slips past a service, the database's constraint still refuses it cleanly."""
+    from desktop_app.db.models import User
+    from desktop_app.domain.enums import Role
+    from desktop_app.services.unit import unit_of_work
+
+    before = dump_database(db)
+    with (
+        pytest.raises(RuleViolation, match=r"breaks one of its rules .*nothing was saved"),
+        unit_of_work(db, admin) as uow,
+    ):
+        uow.session.add(User(username="admin", full_name="Twin", role=Role.CSR))
+    assert dump_database(db) == before

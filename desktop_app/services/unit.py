@@ -11,6 +11,7 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -19,7 +20,7 @@ from desktop_app.db.models import AuditEvent, Base, User
 from desktop_app.domain import permissions
 from desktop_app.domain.enums import AuditSource, Role
 from desktop_app.domain.permissions import Action
-from desktop_app.errors import PermissionDenied, StaleEdit, UnknownUser
+from desktop_app.errors import PermissionDenied, RuleViolation, StaleEdit, UnknownUser
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,20 @@ def unit_of_work(db: Database, actor: Actor) -> Iterator[UnitOfWork]:
             raise StaleEdit(
                 "Someone else saved this record at the same moment; reload to see their change."
             ) from exc
+        except IntegrityError as exc:
+            # The database's own rules are the last line of defence behind the services'.
+            raise RuleViolation(
+                f"The database refused the change because it breaks one of its rules "
+                f"({_constraint_name(exc)}); nothing was saved."
+            ) from exc
+
+
+def _constraint_name(exc: IntegrityError) -> str:
+    text = str(exc.orig)
+    for token in text.replace('"', " ").replace(":", " ").split():
+        if token.startswith(("uq_", "ck_", "fk_", "pk_")):
+            return token
+    return text.strip().splitlines()[0] if text.strip() else "integrity"
 
 
 @contextmanager
