@@ -53,10 +53,17 @@ def settings_path() -> Path:
 
 
 def _bundled(name: str) -> Path:
-    """A folder shipped with the app: inside the wheel/frozen build, else the checkout's."""
-    for candidate in (_PACKAGE_DIR / "_bundled" / name, _PACKAGE_DIR.parent / name):
-        if candidate.is_dir():
-            return candidate
+    """A folder shipped with the app: inside the wheel/frozen build, else the checkout's.
+
+    The checkout's folder counts only next to our pyproject.toml: an installed package's
+    parent is site-packages, where some other distribution may have put a ``migrations``.
+    """
+    bundled = _PACKAGE_DIR / "_bundled" / name
+    if bundled.is_dir():
+        return bundled
+    checkout = _PACKAGE_DIR.parent
+    if (checkout / name).is_dir() and (checkout / "pyproject.toml").is_file():
+        return checkout / name
     raise FileNotFoundError(f"The app's {name} folder is missing from this installation.")
 
 

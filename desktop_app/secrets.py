@@ -12,6 +12,7 @@ import contextlib
 import keyring
 import keyring.backend
 import keyring.errors
+from keyring.backends.chainer import ChainerBackend
 
 SERVICE = "Renewal Desk database"
 
@@ -25,16 +26,39 @@ class KeyringUnavailable(Exception):
     pass
 
 
-def keyring_usable() -> bool:
-    backend = keyring.get_keyring()
+# Backends that would "remember" a password where we promise never to put one: the
+# fail/null backends store nothing, keyrings.alt's PlaintextKeyring writes it to a file
+# in plain text and its EncryptedKeyring asks for a master password on the console.
+_REFUSED_MODULES = ("keyring.backends.fail", "keyring.backends.null")
+_REFUSED_CLASSES = ("PlaintextKeyring", "EncryptedKeyring", "UncryptedFileKeyring")
+
+
+def _acceptable(backend: keyring.backend.KeyringBackend) -> bool:
+    cls = type(backend)
+    if cls.__module__.startswith(_REFUSED_MODULES):
+        return False
+    if cls.__module__.startswith("keyrings.alt") and any(
+        c.__name__ in _REFUSED_CLASSES for c in cls.__mro__
+    ):
+        return False
     try:
         priority = backend.priority  # type: ignore[attr-defined]
     except Exception:
         return False
-    module = type(backend).__module__
-    if module.startswith("keyring.backends.fail") or module.startswith("keyring.backends.null"):
-        return False
     return bool(priority is None or priority > 0)
+
+
+def _backend() -> keyring.backend.KeyringBackend | None:
+    """The keyring backend to use, or None. Of a chain, the first acceptable member, so a
+    password never falls through to a plain-text file further down the chain."""
+    backend = keyring.get_keyring()
+    if isinstance(backend, ChainerBackend):
+        return next((b for b in backend.backends if _acceptable(b)), None)
+    return backend if _acceptable(backend) else None
+
+
+def keyring_usable() -> bool:
+    return _backend() is not None
 
 
 def account_key(user: str, host: str | None, port: int | None, database: str | None) -> str:
@@ -42,19 +66,21 @@ def account_key(user: str, host: str | None, port: int | None, database: str | N
 
 
 def get_password(key: str) -> str | None:
-    if not keyring_usable():
+    backend = _backend()
+    if backend is None:
         return None
     try:
-        return keyring.get_password(SERVICE, key)
+        return backend.get_password(SERVICE, key)
     except keyring.errors.KeyringError:
         return None
 
 
 def set_password(key: str, password: str) -> None:
-    if not keyring_usable():
+    backend = _backend()
+    if backend is None:
         raise KeyringUnavailable(NO_KEYRING_MESSAGE)
     try:
-        keyring.set_password(SERVICE, key, password)
+        backend.set_password(SERVICE, key, password)
     except keyring.errors.KeyringError as exc:
         raise KeyringUnavailable(
             f"The system keyring refused to store the password ({exc})."
@@ -62,7 +88,8 @@ def set_password(key: str, password: str) -> None:
 
 
 def delete_password(key: str) -> None:
-    if not keyring_usable():
+    backend = _backend()
+    if backend is None:
         return
-    with contextlib.suppress(keyring.errors.PasswordDeleteError):
-        keyring.delete_password(SERVICE, key)
+    with contextlib.suppress(keyring.errors.KeyringError):
+        backend.delete_password(SERVICE, key)

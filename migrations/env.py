@@ -1,8 +1,9 @@
 """Alembic environment for Renewal Desk.
 
 The app runs migrations itself (``desktop_app.db.migrate``) and hands us an open
-connection; a developer can also run ``alembic -c migrations/alembic.ini …`` with
-``RENEWAL_DESK_DATABASE_URL`` set.
+connection already inside the one transaction all revisions run in; a developer can also
+run ``alembic -c migrations/alembic.ini …`` with ``RENEWAL_DESK_DATABASE_URL`` set, which
+opens the database the way the app does and uses the same transaction.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import os
 
 from alembic import context
-from sqlalchemy import create_engine
 
 from desktop_app.db.models import Base
 
@@ -23,6 +23,8 @@ def _configure(connection) -> None:  # type: ignore[no-untyped-def]
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
+        # SQLite's DDL is transactional too; Alembic assumes otherwise by default.
+        transactional_ddl=True,
         compare_type=True,
         compare_server_default=False,
     )
@@ -38,13 +40,17 @@ def run_migrations_online() -> None:
     url = os.environ.get("RENEWAL_DESK_DATABASE_URL") or config.get_main_option("sqlalchemy.url")
     if not url:
         raise SystemExit("Set RENEWAL_DESK_DATABASE_URL to the database to migrate.")
-    from desktop_app.db.urls import parse
+    from desktop_app.db.engine import open_database
+    from desktop_app.db.migrate import migration_transaction
 
-    engine = create_engine(parse(url))
-    with engine.connect() as conn:
-        _configure(conn)
-        with context.begin_transaction():
-            context.run_migrations()
+    db = open_database(url)
+    try:
+        with migration_transaction(db) as conn:
+            _configure(conn)
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        db.dispose()
 
 
 if context.is_offline_mode():

@@ -82,35 +82,83 @@ class Database:
 def _translate_errors(db: Database) -> Iterator[None]:
     try:
         yield
-    except OperationalError as exc:
+    except DBAPIError as exc:
+        secret = db.url.password
+        if _is_sqlite_busy(exc):
+            raise DatabaseUnavailable(
+                f"The database ({db.describe()}) is busy: another Renewal Desk has been "
+                f"writing to it for over {max(1, SQLITE_BUSY_TIMEOUT_MS // 1000)} seconds; "
+                "try again in a moment."
+            ) from exc
         if _is_connection_problem(exc):
             raise DatabaseUnavailable(
-                f"The database ({db.describe()}) cannot be reached: {_first_line(exc)}."
+                f"The database ({db.describe()}) cannot be reached: {_first_line(exc, secret)}."
             ) from exc
         raise
+
+
+# PostgreSQL SQLSTATEs that mean "the server or the connection is gone", as opposed to a
+# statement that failed (a statement or lock timeout, a deadlock, a serialization
+# failure are OperationalErrors too, but the server is fine and the work can be retried).
+_PG_CONNECTION_SQLSTATES = frozenset(
+    {
+        "57P01",  # admin_shutdown: "terminating connection due to administrator command"
+        "57P02",  # crash_shutdown
+        "57P03",  # cannot_connect_now: the server is starting up or shutting down
+        "53300",  # too_many_connections
+        "28000",  # invalid_authorization_specification
+        "28P01",  # invalid_password
+        "3D000",  # invalid_catalog_name: the database does not exist
+    }
+)
+# SQLite result codes (primary code names) that mean the file cannot be used at all.
+_SQLITE_UNAVAILABLE = ("SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_NOTADB", "SQLITE_PERM")
+# Drivers without SQLSTATEs or result codes: match their words, never a bare "timeout".
+_CONNECTION_WORDS = (
+    "could not connect",
+    "connection refused",
+    "connection failed",
+    "connection is closed",
+    "connection is lost",
+    "server closed the connection",
+    "terminating connection",
+    "unable to open database",
+)
 
 
 def _is_connection_problem(exc: DBAPIError) -> bool:
     if exc.connection_invalidated:
         return True
-    text = str(exc.orig).lower()
-    return any(
-        s in text
-        for s in (
-            "connection",
-            "could not connect",
-            "server closed",
-            "unable to open database",
-            "terminating",
-            "timeout",
-        )
-    )
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate:
+        return sqlstate.startswith("08") or sqlstate in _PG_CONNECTION_SQLSTATES
+    errname = getattr(orig, "sqlite_errorname", None)
+    if errname:
+        return errname.startswith(_SQLITE_UNAVAILABLE)
+    if type(orig).__module__.startswith("psycopg") and isinstance(exc, OperationalError):
+        # psycopg raises errors without a SQLSTATE when no server answered at all.
+        return True
+    text = str(orig).lower()
+    return any(words in text for words in _CONNECTION_WORDS)
 
 
-def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", exc)
+def _is_sqlite_busy(exc: DBAPIError) -> bool:
+    errname = getattr(exc.orig, "sqlite_errorname", None) or ""
+    return errname.startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+
+
+def _first_line(exc: BaseException, secret: str | None = None) -> str:
+    orig = getattr(exc, "orig", None) or exc
     text = str(orig).strip().splitlines()
-    return (text[0] if text else type(orig).__name__).rstrip(".")
+    line = (text[0] if text else type(orig).__name__).rstrip(".")
+    if line.endswith(":"):  # "Multiple connection attempts failed. All failures were:"
+        detail = next((t[2:] for t in text[1:] if t.startswith("- ")), None)
+        if detail:
+            line = detail.rstrip(".")
+    if secret:
+        line = line.replace(secret, "***")
+    return line
 
 
 def _sqlite_engine(url: URL) -> Engine:
@@ -203,6 +251,9 @@ def _open_postgres(url: URL, prompt: PasswordPrompt | None) -> Database:
 
 
 def _needs_password(exc: DatabaseUnavailable) -> bool:
+    sqlstate = getattr(getattr(exc.__cause__, "orig", None), "sqlstate", None)
+    if sqlstate == "28P01":  # invalid_password
+        return True
     text = str(exc).lower()
     return "password" in text and ("authentication" in text or "no password" in text)
 
@@ -213,5 +264,5 @@ def _check(db: Database) -> None:
             pass
     except DBAPIError as exc:
         raise DatabaseUnavailable(
-            f"The database ({db.describe()}) cannot be opened: {_first_line(exc)}."
+            f"The database ({db.describe()}) cannot be opened: {_first_line(exc, db.url.password)}."
         ) from exc

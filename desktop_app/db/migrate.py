@@ -3,12 +3,22 @@
 On start the app upgrades the database. A SQLite file is first backed up next to itself
 with SQLite's online backup API (a plain file copy of a live WAL database can be torn).
 A database already migrated by a newer app is refused, never "upgraded" backwards.
+
+All pending revisions run in one transaction, so a failed upgrade leaves the database as
+it was. On PostgreSQL that transaction holds an advisory lock (two desktops starting at
+once migrate one after the other); on SQLite it starts with ``BEGIN IMMEDIATE`` for the
+same reason, and runs with foreign keys off, as SQLite's documented procedure for
+rebuilding a table requires (batch migrations drop and recreate tables that others
+refer to); ``PRAGMA foreign_key_check`` must then find nothing before the commit.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,24 +94,56 @@ def upgrade(db: Database, *, backup: bool = True) -> UpgradeResult:
     if backup and db.is_sqlite and before is not None:
         backup_path = backup_sqlite(db, default_backup_path(db))
         _prune_backups(db)
-    with db.engine.connect() as conn:
-        if db.dialect == "postgresql":
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
-            conn.commit()
-        try:
-            command.upgrade(_config(conn), "head")
-            conn.commit()
-        finally:
-            if db.dialect == "postgresql":
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
-                conn.commit()
+    with migration_transaction(db) as conn:
+        command.upgrade(_config(conn), "head")
     return UpgradeResult(before, head, backup_path)
 
 
 def downgrade(db: Database, target: str = "base") -> None:
-    with db.engine.connect() as conn:
+    with migration_transaction(db) as conn:
         command.downgrade(_config(conn), target)
-        conn.commit()
+
+
+@contextmanager
+def migration_transaction(db: Database) -> Iterator[Connection]:
+    """A connection in the one transaction that migrations run in; commits on success.
+
+    Alembic sees the transaction as the caller's and runs every revision inside it.
+    """
+    with db.engine.connect() as conn:
+        if not db.is_sqlite:
+            with conn.begin():
+                if db.dialect == "postgresql":
+                    # Released by the commit or rollback.
+                    conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK}
+                    )
+                yield conn
+            return
+        # PRAGMA foreign_keys is a no-op inside a transaction: set it on the driver
+        # connection before ours begins, and put it back before the pool reuses it.
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.execution_options(renewal_desk_write=True).begin():  # BEGIN IMMEDIATE
+                yield conn
+                _check_foreign_keys(conn)
+        finally:
+            try:
+                raw.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.Error:
+                conn.invalidate()  # never hand a connection without foreign keys to the pool
+
+
+def _check_foreign_keys(conn: Connection) -> None:
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        tables = sorted({str(row[0]) for row in broken})
+        raise UserFacingError(
+            "The database upgrade was undone because it would leave rows pointing at "
+            f"missing rows in {', '.join(tables)}."
+        )
 
 
 def default_backup_path(db: Database) -> Path:
@@ -112,7 +154,11 @@ def default_backup_path(db: Database) -> Path:
 
 
 def backup_sqlite(db: Database, dest: Path) -> Path:
-    """Copy a live SQLite database consistently with SQLite's online backup API."""
+    """Copy a live SQLite database consistently with SQLite's online backup API.
+
+    The copy holds what was committed when it was taken; a write transaction open on
+    another connection does not block it and is not part of it.
+    """
     if not db.is_sqlite:
         raise UserFacingError(
             "Backups from the app are for the SQLite file; back up a PostgreSQL database "
@@ -127,17 +173,36 @@ def backup_sqlite(db: Database, dest: Path) -> Path:
         target = sqlite3.connect(dest)
         try:
             raw.driver_connection.backup(target)  # type: ignore[union-attr]
+            # A single file is easier to move around than a WAL database with sidecars.
+            target.execute("PRAGMA journal_mode=DELETE")
         finally:
             target.close()
+    except BaseException:
+        for leftover in (dest, *_sidecars(dest)):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+        raise
     finally:
         raw.close()
     return dest
 
 
-def _prune_backups(db: Database) -> None:
+def _sidecars(path: Path) -> list[Path]:
+    return [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal")]
+
+
+def backups_of(db: Database) -> list[Path]:
+    """The automatic backups of this SQLite file, oldest first."""
     src = db.sqlite_path
     assert src is not None
-    backups = sorted(src.parent.glob(f"{src.stem}.backup-*{src.suffix}"))
-    for old in backups[:-KEEP_BACKUPS]:
-        with contextlib.suppress(OSError):
-            old.unlink()
+    pattern = f"{glob.escape(src.stem)}.backup-*{glob.escape(src.suffix)}"
+    return sorted(
+        p for p in src.parent.glob(pattern) if not p.name.endswith(("-wal", "-shm", "-journal"))
+    )
+
+
+def _prune_backups(db: Database) -> None:
+    for old in backups_of(db)[:-KEEP_BACKUPS]:
+        for path in (old, *_sidecars(old)):
+            with contextlib.suppress(OSError):
+                path.unlink()

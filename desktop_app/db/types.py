@@ -50,9 +50,15 @@ class Money(TypeDecorator[Decimal]):
     impl = BigInteger
     cache_ok = True
 
-    def process_bind_param(self, value: Decimal | int | str | None, dialect: Dialect) -> int | None:
+    def process_bind_param(
+        self, value: Decimal | int | str | float | None, dialect: Dialect
+    ) -> int | None:
         if value is None:
             return None
+        if isinstance(value, float):
+            # Decimal(2.675) is 2.67499999…; the float's shortest repr is what was meant
+            # (a spreadsheet cell, say), and rounds half up to 2.68 as a person would.
+            value = repr(value)
         amount = Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
         return int(amount * 100)
 

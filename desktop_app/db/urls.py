@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ntpath
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -18,55 +19,118 @@ SHARED_OFFICE_HINT = (
 
 
 def parse(url: str) -> URL:
-    """Parse a database URL given by the user; accept ``postgresql://`` and ``sqlite:///``."""
+    """Parse a database URL given by the user; accept ``postgresql://`` and ``sqlite:///``.
+
+    Any PostgreSQL driver name becomes psycopg (the one installed), and a password given
+    as ``?password=`` moves into the URL's password, so it is hidden like any other.
+    """
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError, TypeError):  # ValueError: a port that is not a number
         raise ConfigurationError(
             f"'{redact(url)}' is not a database URL; use e.g. "
             "postgresql://user@server/renewals or sqlite:///C:/path/renewals.sqlite3."
         ) from None
+    if "@" in (parsed.host or ""):
+        raise ConfigurationError(
+            f"The database URL '{redact(url)}' has more than one @; "
+            "write an @ inside the user name or password as %40."
+        )
+    if "password" in parsed.query:
+        query_password = parsed.query["password"]
+        if isinstance(query_password, tuple):
+            query_password = query_password[-1]
+        parsed = parsed.difference_update_query(["password"])
+        if parsed.password is None:
+            parsed = parsed.set(password=query_password)
     backend = parsed.get_backend_name()
-    if backend == "postgresql":
-        if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
-            parsed = parsed.set(drivername="postgresql+psycopg")
+    if backend in ("postgresql", "postgres"):  # postgres:// is what many hosts hand out
+        parsed = parsed.set(drivername="postgresql+psycopg")
         if not parsed.database:
             raise ConfigurationError(
-                f"The PostgreSQL URL '{redact(url)}' names no database; add /DATABASE at the end."
+                f"The PostgreSQL URL '{redact(parsed)}' names no database; "
+                "add /DATABASE at the end."
+            )
+        if parsed.port is not None and not 0 < parsed.port < 65536:
+            raise ConfigurationError(
+                f"The PostgreSQL URL '{redact(parsed)}' has port {parsed.port}; "
+                "a port is a number from 1 to 65535 (PostgreSQL's is usually 5432)."
             )
         return parsed
     if backend == "sqlite":
-        if not parsed.database or parsed.database == ":memory:":
+        if not parsed.database or parsed.database == ":memory:" or _sqlite_memory(parsed):
             raise ConfigurationError(
                 "An in-memory SQLite database would lose everything on exit; give a file path."
             )
         return parsed.set(drivername="sqlite+pysqlite")
     raise ConfigurationError(
-        f"Renewal Desk works with SQLite or PostgreSQL, not '{parsed.drivername}' ({redact(url)})."
+        f"Renewal Desk works with SQLite or PostgreSQL, not '{parsed.drivername}' "
+        f"({redact(parsed)})."
     )
+
+
+def _sqlite_memory(url: URL) -> bool:
+    return url.query.get("mode") == "memory" or (url.database or "").startswith("file::memory:")
 
 
 def sqlite_url(path: Path) -> URL:
     return URL.create("sqlite+pysqlite", database=str(path))
 
 
+# "scheme://user:password@host…" (or without the scheme) when the URL cannot be parsed.
+_CREDENTIALS = re.compile(
+    r"^(?P<head>(?:[^:/@\s]+://)?[^:/@\s]*):(?P<password>.*)@(?P<tail>[^@]*)$"
+)
+_QUERY_PASSWORD = re.compile(r"(?i)(?P<key>[?&;]password=)(?P<value>[^&;#]*)")
+
+
 def redact(url: str | URL) -> str:
     """The URL with any password replaced by ***, safe for messages and logs."""
-    if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        if "@" in url and "://" in url:
-            scheme, rest = url.split("://", 1)
-            creds, host = rest.rsplit("@", 1)
-            return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
-        return url
+    return _without_password(url, "***")
 
 
-def strip_password(url: str) -> str:
-    parsed = make_url(url)
-    return parsed.set(password=None).render_as_string(hide_password=False)
+def strip_password(url: str | URL) -> str:
+    """The URL with any password removed, for saving (the password lives in the keyring)."""
+    return _without_password(url, None)
+
+
+def _without_password(url: str | URL, mask: str | None) -> str:
+    text = url if isinstance(url, str) else None
+    if isinstance(url, str):
+        try:
+            url = make_url(url)
+        except (ArgumentError, ValueError, TypeError):
+            return _mask_unparsed(url, mask)
+    if "@" in (url.host or ""):  # an unescaped @ in the password: all before the last @ goes
+        return _mask_unparsed(text or url.render_as_string(hide_password=False), mask)
+    if url.password is None and "password" not in url.query:
+        # Nothing to hide: keep the text as the user wrote it (no re-escaping).
+        return text if text is not None else url.render_as_string(hide_password=False)
+    had_password = url.password is not None
+    query_password = "password" in url.query
+    if query_password:
+        url = url.difference_update_query(["password"])
+    # URL.set(password=None) means "leave as is"; _replace really removes it.
+    url = url._replace(password=None)
+    rendered = url.render_as_string(hide_password=False)
+    if mask is None:
+        return rendered
+    if query_password:
+        rendered += ("&" if url.query else "?") + f"password={mask}"
+    if had_password and "://" in rendered and "@" in rendered:
+        scheme, rest = rendered.split("://", 1)
+        user, host = rest.split("@", 1)
+        rendered = f"{scheme}://{user}:{mask}@{host}"
+    return rendered
+
+
+def _mask_unparsed(text: str, mask: str | None) -> str:
+    text = _QUERY_PASSWORD.sub(lambda m: m["key"] + (mask or ""), text)
+    match = _CREDENTIALS.match(text)
+    if match:
+        password = f":{mask}" if mask else ""
+        text = f"{match['head']}{password}@{match['tail']}"
+    return text
 
 
 # --- SQLite on a network share -------------------------------------------------------
@@ -109,19 +173,25 @@ def parse_mount_table(text: str) -> list[tuple[str, str]]:
             continue
         fields = line.split()
         if len(fields) >= 3:  # Linux: "server:/export /mnt/share nfs4 rw,… 0 0"
-            point = fields[1].replace("\\040", " ")
-            mounts.append((point, fields[2]))
+            mounts.append((_unescape_mount_field(fields[1]), fields[2]))
     return mounts
 
 
+def _unescape_mount_field(field: str) -> str:
+    """/proc/mounts writes space, tab, newline and backslash as octal escapes (\\040…)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), field)
+
+
 def filesystem_type(path: Path, mounts: list[tuple[str, str]]) -> str | None:
-    """The filesystem type of the mount holding ``path`` (the longest matching mount point)."""
+    """The filesystem type of the mount holding ``path``: the longest matching mount point,
+    and of several mounts on one point the last (it hides the ones before, as an NFS share
+    mounted over its systemd automount point does)."""
     best: tuple[int, str] | None = None
     text = str(path)
     for point, fstype in mounts:
         prefix = point.rstrip("/") + "/"
         if (text == point or text.startswith(prefix) or point == "/") and (
-            best is None or len(point) > best[0]
+            best is None or len(point) >= best[0]
         ):
             best = (len(point), fstype)
     return best[1] if best else None
@@ -160,16 +230,22 @@ def network_share_reason(
     """Why ``path`` is on a network share (a sentence fragment), or None when it is local."""
     platform = platform or sys.platform
     text = str(path)
-    if text.startswith(("\\\\", "//")) and platform.startswith("win"):
+    windows = platform.startswith("win")
+    if windows and text.replace("/", "\\").startswith(("\\\\?\\", "\\\\.\\")):
+        # Win32 device paths: \\?\UNC\server\share is a share, \\?\C:\… is local.
+        rest = text[4:]
+        if rest.replace("/", "\\").upper().startswith("UNC\\"):
+            return "it is a network (UNC) path"
+        text = rest
+    elif text.startswith("\\\\") or (windows and text.startswith("//")):
         return "it is a network (UNC) path"
-    if text.startswith("\\\\"):
-        return "it is a network (UNC) path"
-    if platform.startswith("win"):
+    if windows:
         if mounts is None and _windows_drive_is_remote(text):  # pragma: no cover
             return f"drive {ntpath.splitdrive(text)[0]} is a mapped network drive"
         return None
     table = _current_mount_table() if mounts is None else mounts
-    resolved = Path(os.path.abspath(text))
+    # realpath: a symlink in the user's folder may point onto a share.
+    resolved = Path(os.path.realpath(text))
     fstype = filesystem_type(resolved, table)
     if fstype and (fstype in NETWORK_FILESYSTEMS or fstype.startswith(("nfs", "smb", "cifs"))):
         return f"it is on a network filesystem ({fstype})"
