@@ -74,6 +74,12 @@ class Database:
         with _translate_errors(self), self._read() as session:
             yield session
 
+    @contextmanager
+    def translated_errors(self) -> Iterator[None]:
+        """Turn a lost connection or a busy SQLite file into a one-sentence error."""
+        with _translate_errors(self):
+            yield
+
     def dispose(self) -> None:
         self.engine.dispose()
 

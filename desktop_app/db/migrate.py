@@ -68,7 +68,7 @@ def head_revision() -> str:
 
 
 def current_revision(db: Database) -> str | None:
-    with db.engine.connect() as conn:
+    with db.translated_errors(), db.engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
@@ -110,7 +110,7 @@ def migration_transaction(db: Database) -> Iterator[Connection]:
 
     Alembic sees the transaction as the caller's and runs every revision inside it.
     """
-    with db.engine.connect() as conn:
+    with db.translated_errors(), db.engine.connect() as conn:
         if not db.is_sqlite:
             with conn.begin():
                 if db.dialect == "postgresql":

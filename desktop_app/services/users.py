@@ -157,11 +157,15 @@ def get_user(db: Database, username: str) -> UserInfo:
 
 
 def resolve_actor(db: Database, requested: str | None, source: AuditSource) -> Actor:
-    """Who acts: ``requested`` (--as / sign-in) or the OS account; on a brand-new SQLite
-    database the OS account becomes its first admin."""
-    if db.is_sqlite:
-        ensure_first_admin(db)
-    username = requested or os_username()
+    """Who acts: ``requested`` (--as / sign-in), else the default login.
+
+    The default login is the OS account on SQLite and the database login on PostgreSQL.
+    A database with no users at all makes that login its first admin, so whoever sets
+    up Renewal Desk can then add everyone else.
+    """
+    default = (db.url.username if not db.is_sqlite else None) or os_username()
+    ensure_first_admin(db, default)
+    username = requested or default
     user = get_user(db, username)
     if not user.active:
         raise UnknownUser(f"The user '{username}' has been deactivated.")

@@ -1,0 +1,274 @@
+"""The window from start to overview, on a fresh SQLite and PostgreSQL database."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QKeySequence
+from pytestqt.qtbot import QtBot
+from sqlalchemy import text
+
+from desktop_app import __version__
+from desktop_app.db import migrate
+from desktop_app.db.engine import open_database
+from desktop_app.domain.enums import Role
+from desktop_app.services import users
+from desktop_app.ui import home
+from desktop_app.ui.app import Launcher, launch
+from desktop_app.ui.executor import DatabaseExecutor, Failure
+from desktop_app.ui.main_window import MainWindow
+from tests.ui.fakes import FakeDemo, FakeSummary
+
+OpenWindow = Callable[..., Launcher]
+
+
+def wait_for_home(qtbot: QtBot, launcher: Launcher, panel: str) -> None:
+    page = launcher.window.home
+    qtbot.waitUntil(lambda: page.showing == panel and not page._refreshing, timeout=30_000)
+
+
+def test_a_fresh_database_offers_the_first_steps(qtbot: QtBot, open_window: OpenWindow) -> None:
+    launcher = open_window(Role.ADMIN)
+    window = launcher.window
+    assert launcher.session is not None
+    wait_for_home(qtbot, launcher, "first-run")
+    panel = window.home.first_run
+    assert panel.isVisible()
+    assert panel.demo_button.isVisible() and panel.demo_button.isEnabled()
+    assert panel.demo_button.text() == "Load demo data"
+    assert panel.demo_button.accessibleName() == "Load demo data"
+    assert panel.import_button.isVisible() and not panel.import_button.isEnabled()
+    assert panel.import_button.toolTip() == "Excel import arrives in a later version"
+    assert not panel.progress_row.isVisible()
+    assert window.database_label.text() == launcher.session.db.describe()
+    assert window.user_label.text() == "Signed in as admin (Admin)"
+    assert window.windowTitle() == "Renewal Desk"
+
+
+def test_loading_demo_data_fills_the_book(
+    qtbot: QtBot, open_window: OpenWindow, fake_demo: FakeDemo
+) -> None:
+    launcher = open_window(Role.ADMIN)
+    page = launcher.window.home
+    wait_for_home(qtbot, launcher, "first-run")
+    with qtbot.waitSignal(page.demo_finished, timeout=30_000) as finished:
+        qtbot.mouseClick(page.first_run.demo_button, Qt.MouseButton.LeftButton)
+        assert page.first_run.progress_row.isVisible()
+        assert not page.first_run.demo_button.isEnabled()
+    assert isinstance(finished.args[0], FakeSummary)
+    assert fake_demo.calls == [{"policies": 12, "seed": 1, "actor": "admin"}]
+    assert fake_demo.thread_idents[0] != threading.get_ident()
+
+    wait_for_home(qtbot, launcher, "overview")
+    overview = page.overview
+    assert page.book is not None and page.book.policies == 12
+    assert overview.policies.value.text() == "12"
+    assert overview.accounts.value.text() == "12"
+    assert overview.open_renewals.value.text() == "9"  # stages 1-5 of 8 are open: 5 + 4
+    assert overview.table.rowCount() == 8
+    assert overview.table.item(0, 0).text() == "Upcoming"
+    assert overview.table.item(0, 2).text() == "2"
+    assert overview.table.item(0, 3).text() == "$2,008.00"  # 1000 + 1008
+    assert not page.first_run.progress_row.isVisible()
+    assert "Loaded 12 demo policies for 12 accounts" in launcher.window.statusBar().currentMessage()
+
+
+def test_the_real_demo_loader(qtbot: QtBot, open_window: OpenWindow, monkeypatch) -> None:
+    demo = pytest.importorskip("desktop_app.services.demo")
+    monkeypatch.setattr(home, "DEMO_POLICIES", 40)
+    launcher = open_window(Role.ADMIN)
+    page = launcher.window.home
+    wait_for_home(qtbot, launcher, "first-run")
+    assert home.demo_loader() is demo.load_demo
+    with qtbot.waitSignal(page.demo_finished, timeout=120_000) as finished:
+        page.first_run.demo_button.click()
+    assert not isinstance(finished.args[0], Failure), finished.args[0]
+    wait_for_home(qtbot, launcher, "overview")
+    assert page.book is not None and page.book.policies == 40
+    assert page.overview.policies.value.text() == "40"
+
+
+def test_cancelling_demo_data_leaves_the_first_steps(
+    qtbot: QtBot, open_window: OpenWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = threading.Event()
+    demo = FakeDemo(gate=gate)
+    monkeypatch.setattr(home, "demo_loader", lambda: demo)
+    launcher = open_window(Role.ADMIN)
+    page = launcher.window.home
+    wait_for_home(qtbot, launcher, "first-run")
+    with qtbot.waitSignal(page.demo_finished, timeout=30_000):
+        page.first_run.demo_button.click()
+        page.first_run.cancel_button.click()
+        assert page.first_run.progress_label.text() == "Cancelling…"
+        gate.set()
+    wait_for_home(qtbot, launcher, "first-run")
+    assert page.first_run.message.text() == "Loading demo data was cancelled."
+    assert page.first_run.demo_button.isEnabled()
+    assert page.book is not None and page.book.policies == 0
+
+
+def test_a_csr_sees_why_demo_data_is_not_for_them(
+    qtbot: QtBot, open_window: OpenWindow, fake_demo: FakeDemo
+) -> None:
+    launcher = open_window(Role.CSR)
+    window = launcher.window
+    wait_for_home(qtbot, launcher, "first-run")
+    button = window.home.first_run.demo_button
+    assert not button.isEnabled()
+    assert button.toolTip() == "A CSR may not load demo data."
+    assert window.home.first_run.demo_note.text() == "A CSR may not load demo data."
+    assert window.user_label.text() == "Signed in as Casey Reyes (CSR)"
+
+    # A hidden button is never the only guard: the service refuses as well.
+    with qtbot.waitSignal(window.home.demo_finished, timeout=30_000) as finished:
+        window.home.load_demo()
+    assert isinstance(finished.args[0], Failure)
+    assert window.home.first_run.message.text() == "A CSR may not load demo data."
+    assert window.home.first_run.message.isVisible()
+
+
+def test_an_unreachable_database_is_one_sentence_with_retry(
+    qtbot: QtBot, executor: DatabaseExecutor
+) -> None:
+    launcher = launch("postgresql://nobody@127.0.0.1:9/renewals", None, executor=executor)
+    qtbot.addWidget(launcher.window)
+    with qtbot.waitSignal(launcher.failed, timeout=30_000) as failed:
+        pass
+    window = launcher.window
+    message = failed.args[0]
+    assert message.startswith("The database (PostgreSQL 127.0.0.1/renewals) cannot be opened")
+    assert message.endswith(".") and "\n" not in message and "Traceback" not in message
+    assert window.startup.status.text() == message
+    assert window.startup.retry_button.isVisible() and window.startup.quit_button.isVisible()
+    assert not window.startup.busy.isVisible()
+
+    with qtbot.waitSignal(launcher.failed, timeout=30_000):
+        window.startup.retry_button.click()
+        assert window.startup.status.text() == "Opening database…"
+    assert window.startup.status.text() == message
+
+    window.startup.quit_button.click()
+    assert not window.isVisible()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_database_from_a_newer_app_is_refused(
+    qtbot: QtBot, db_url: str, open_window: OpenWindow
+) -> None:
+    db = open_database(db_url)
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    db.dispose()
+    launcher = open_window(url=db_url)
+    with qtbot.waitSignal(launcher.failed, timeout=30_000) as failed:
+        pass
+    assert "was upgraded by a newer version of Renewal Desk" in failed.args[0]
+    assert launcher.window.startup.status.text() == failed.args[0]
+
+
+def test_an_unknown_user_is_one_sentence(qtbot: QtBot, db_url: str, executor) -> None:
+    launcher = launch(db_url, "nobody", executor=executor)
+    qtbot.addWidget(launcher.window)
+    with qtbot.waitSignal(launcher.failed, timeout=30_000) as failed:
+        pass
+    assert failed.args[0] == "There is no user named 'nobody' in this database."
+    launcher.close()
+
+
+def test_an_unmigrated_sqlite_database_is_upgraded_on_open(
+    qtbot: QtBot, tmp_path: Path, executor: DatabaseExecutor, sqlite_template: Path
+) -> None:
+    path = tmp_path / "old.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    db = open_database(f"sqlite:///{path}")
+    migrate.downgrade(db, "base")
+    db.dispose()
+    launcher = launch(f"sqlite:///{path}", None, executor=executor)
+    qtbot.addWidget(launcher.window)
+    with qtbot.waitSignal(launcher.opened, timeout=30_000) as opened:
+        pass
+    assert opened.args[0].user.role is Role.ADMIN  # a new SQLite file's first admin
+    db = open_database(f"sqlite:///{path}")
+    assert migrate.current_revision(db) == migrate.head_revision()
+    db.dispose()
+    launcher.close()
+
+
+def test_the_window_says_where_the_backup_before_an_upgrade_went(
+    qtbot: QtBot, db_url: str, executor: DatabaseExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backup = Path("/backups/renewal-desk.backup-20260101T000000Z.sqlite3")
+
+    def upgrade(db, **_kwargs):  # type: ignore[no-untyped-def]
+        return migrate.UpgradeResult("0000_older", migrate.head_revision(), backup)
+
+    monkeypatch.setattr(migrate, "upgrade", upgrade)
+    db = open_database(db_url)
+    users.ensure_first_admin(db, "admin")
+    db.dispose()
+    launcher = launch(db_url, "admin", executor=executor)
+    qtbot.addWidget(launcher.window)
+    with qtbot.waitSignal(launcher.opened, timeout=30_000) as opened:
+        pass
+    assert opened.args[0].upgraded_from == "0000_older"
+    assert str(backup) in launcher.window.statusBar().currentMessage()
+    launcher.close()
+
+
+def test_menus_about_and_quit(qtbot: QtBot, open_window: OpenWindow) -> None:
+    launcher = open_window(Role.ADMIN)
+    window = launcher.window
+    assert window.quit_action.shortcut() == QKeySequence("Ctrl+Q")
+    menus = [a.text() for a in window.menuBar().actions()]
+    assert menus == ["&File", "&Help"]
+    wait_for_home(qtbot, launcher, "first-run")
+    about = window.about_text()
+    assert __version__ in about and launcher.session.db.describe() in about
+    window.quit_action.trigger()
+    assert not window.isVisible()
+
+
+def test_window_geometry_is_remembered_under_the_app_home(
+    qtbot: QtBot, executor: DatabaseExecutor, tmp_path: Path
+) -> None:
+    first = MainWindow(executor)
+    qtbot.addWidget(first)
+    settings_file = first.settings_file
+    assert settings_file == tmp_path / "home" / "config" / "window.ini"
+    first.show()
+    first.resize(700, 520)  # within the offscreen screen (800 × 600)
+    qtbot.waitUntil(lambda: first.width() == 700)
+    first.close()
+    assert settings_file.is_file()
+    assert QSettings(str(settings_file), QSettings.Format.IniFormat).contains(
+        "main_window/geometry"
+    )
+
+    second = MainWindow(executor)
+    qtbot.addWidget(second)
+    assert (second.width(), second.height()) == (700, 520)
+
+
+def test_cancelling_the_real_demo_loader_writes_nothing(
+    qtbot: QtBot, open_window: OpenWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("desktop_app.services.demo")
+    monkeypatch.setattr(home, "DEMO_POLICIES", 500)
+    launcher = open_window(Role.ADMIN)
+    page = launcher.window.home
+    wait_for_home(qtbot, launcher, "first-run")
+    with qtbot.waitSignal(page.demo_finished, timeout=60_000) as finished:
+        page.first_run.demo_button.click()
+        page.first_run.cancel_button.click()  # before the worker gets far
+    failure = finished.args[0]
+    assert isinstance(failure, Failure) and failure.cancelled
+    assert page.first_run.message.text() == failure.message
+    assert "cancelled" in failure.message
+    wait_for_home(qtbot, launcher, "first-run")
+    assert page.book is not None and page.book.policies == 0
