@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -29,13 +26,12 @@ from PySide6.QtWidgets import (
 from desktop_app.domain import permissions
 from desktop_app.domain.enums import StageKind
 from desktop_app.domain.permissions import Action
-from desktop_app.services import overview
+from desktop_app.services import demo, overview
+from desktop_app.services.demo import DemoSummary
 from desktop_app.services.overview import BookOverview
 from desktop_app.ui import theme
 from desktop_app.ui.executor import DatabaseExecutor, Failure, Job
 from desktop_app.ui.session import DeskSession
-
-log = logging.getLogger(__name__)
 
 DEMO_POLICIES = 5000
 DEMO_SEED = 1
@@ -55,13 +51,6 @@ DEMO_CHANGES = frozenset(
     }
 )
 """What loading demo data writes (object kinds as in audit events: table names)."""
-
-
-def demo_loader() -> Callable[..., Any]:
-    """``desktop_app.services.demo.load_demo``, imported when first needed."""
-    from desktop_app.services import demo
-
-    return demo.load_demo
 
 
 def money(amount: Decimal) -> str:
@@ -213,53 +202,16 @@ class FirstRunPanel(QWidget):
             self.progress_label.setText("Loading demo data…")
             self.show_message("")
 
-    def show_progress(self, *args: Any, **kwargs: Any) -> None:
-        """Show a report from ``load_demo``: (done, total[, text]), a fraction, or a text."""
-        done, total, text = _read_progress(args, kwargs)
-        if total:
-            self.progress.setRange(0, total)
-            self.progress.setValue(min(done or 0, total))
-            self.progress.setFormat(f"{count(done or 0)} of {count(total)}")
-        if text:
-            self.progress_label.setText(text)
+    def show_progress(self, done: int, total: int) -> None:
+        """Show a report from ``load_demo``: ``done`` of ``total`` rows written."""
+        self.progress.setRange(0, total)
+        self.progress.setValue(min(done, total))
+        self.progress.setFormat(f"{count(done)} of {count(total)}")
 
     def show_message(self, text: str, *, error: bool = True) -> None:
         self.message.setText(text)
         theme.set_role(self.message, "error" if error else "muted")
         self.message.setVisible(bool(text))
-
-
-def _read_progress(
-    args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[int | None, int | None, str | None]:
-    done = kwargs.get("done")
-    total = kwargs.get("total")
-    text = kwargs.get("message") or kwargs.get("text")
-    numbers: list[float] = []
-    for value in args:
-        if isinstance(value, str):
-            text = value
-        elif isinstance(value, bool):
-            continue
-        elif isinstance(value, int | float):
-            numbers.append(value)
-        else:  # a progress object with attributes
-            done = getattr(value, "done", done)
-            total = getattr(value, "total", total)
-            text = getattr(value, "message", None) or getattr(value, "text", None) or text
-    if len(numbers) >= 2:
-        done, total = int(numbers[0]), int(numbers[1])
-    elif len(numbers) == 1:
-        fraction = numbers[0]
-        if isinstance(fraction, float) and 0.0 <= fraction <= 1.0:
-            done, total = round(fraction * 1000), 1000
-        else:
-            done = int(fraction)
-    return (
-        int(done) if done is not None else None,
-        int(total) if total is not None else None,
-        text,
-    )
 
 
 class MetricCard(QFrame):
@@ -401,7 +353,6 @@ class HomePage(QWidget):
         self._refreshing = False
         self._refresh_again = False
         self._demo_job: Job | None = None
-        self._demo_started = 0.0
 
         self.loading = _label("Counting your book…", role="muted")
         self.loading.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -491,17 +442,10 @@ class HomePage(QWidget):
     def load_demo(self) -> None:
         if self.session is None or self._demo_job is not None:
             return
-        try:
-            loader = demo_loader()
-        except ImportError:
-            log.exception("the demo data module is missing")
-            self.first_run.show_message("Demo data is not part of this installation.")
-            return
         self.first_run.demo_button.setEnabled(False)
         self.first_run.set_loading(True)
-        self._demo_started = time.monotonic()
         self._demo_job = self.executor.submit(
-            loader,
+            demo.load_demo,
             self.session.db,
             self.session.actor,
             policies=DEMO_POLICIES,
@@ -528,29 +472,17 @@ class HomePage(QWidget):
                 permissions.allowed(self.session.user.role, Action.DEMO_LOAD)
             )
 
-    def _demo_loaded(self, summary: object) -> None:
+    def _demo_loaded(self, summary: DemoSummary) -> None:
         self._demo_finished()
-        seconds = time.monotonic() - self._demo_started
-        if getattr(summary, "cancelled", False):
-            self.first_run.show_message("Loading demo data was cancelled.", error=False)
-            self.message.emit("Loading demo data was cancelled.")
-        else:
-            policies = getattr(summary, "policies", None)
-            accounts = getattr(summary, "accounts", None)
-            seconds = getattr(summary, "seconds", seconds)
-            what = "Demo data loaded"
-            if isinstance(policies, int) and isinstance(accounts, int):
-                what = f"Loaded {count(policies)} demo policies for {count(accounts)} accounts"
-            self.message.emit(f"{what} in {seconds:.1f} s.")
+        self.message.emit(
+            f"Loaded {count(summary.policies)} demo policies for {count(summary.accounts)} "
+            f"accounts in {summary.seconds:.1f} s."
+        )
         self.demo_finished.emit(summary)
 
     def _demo_failed(self, failure: Failure) -> None:
         self._demo_finished()
-        if failure.cancelled:
-            text = failure.message if failure.user_facing else "Loading demo data was cancelled."
-            self.first_run.show_message(text, error=False)
-        else:
-            self.first_run.show_message(failure.message)
+        self.first_run.show_message(failure.message, error=not failure.cancelled)
         self.message.emit(failure.message)
         self.demo_finished.emit(failure)
         self.refresh()

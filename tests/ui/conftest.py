@@ -1,5 +1,6 @@
-"""Fixtures for the desktop app's tests: an executor that is always shut down, and a
-window opened on the test database (each backend) as a given user."""
+"""Fixtures for the desktop app's tests: an executor that is always shut down, a window
+opened on the test database (each backend) as a given user, and the real demo loader with a
+small book, watched (and held still when a test needs to) but never replaced."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop_app.domain.enums import AuditSource, Role
-from desktop_app.services import users
+from desktop_app.services import demo, users
 from desktop_app.services.unit import Actor
 from desktop_app.ui import home
 from desktop_app.ui.app import Launcher, launch
 from desktop_app.ui.executor import DatabaseExecutor
-from tests.ui.fakes import FakeDemo
+from tests.ui.demo_watch import DemoWatch
+
+DEMO_POLICIES = 40
 
 
 @pytest.fixture
@@ -24,12 +27,20 @@ def executor() -> Iterator[DatabaseExecutor]:
     assert ex.shutdown(10_000), "the database worker did not stop"
 
 
+@pytest.fixture(autouse=True)
+def small_demo(monkeypatch: pytest.MonkeyPatch) -> int:
+    """The home screen loads a demo book of this many policies (the real loader, just small)."""
+    monkeypatch.setattr(home, "DEMO_POLICIES", DEMO_POLICIES)
+    return DEMO_POLICIES
+
+
 @pytest.fixture
-def fake_demo(monkeypatch: pytest.MonkeyPatch) -> FakeDemo:
-    demo = FakeDemo()
-    monkeypatch.setattr(home, "demo_loader", lambda: demo)
-    monkeypatch.setattr(home, "DEMO_POLICIES", 12)
-    return demo
+def demo_watch(monkeypatch: pytest.MonkeyPatch) -> Iterator[DemoWatch]:
+    """The real ``load_demo``, watched: see :class:`DemoWatch`."""
+    watch = DemoWatch(demo.load_demo)
+    monkeypatch.setattr(demo, "load_demo", watch)
+    yield watch
+    watch.release()
 
 
 @pytest.fixture

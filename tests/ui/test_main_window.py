@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 from sqlalchemy import text
 
@@ -18,11 +19,14 @@ from desktop_app.db import migrate
 from desktop_app.db.engine import open_database
 from desktop_app.domain.enums import Role
 from desktop_app.services import users
-from desktop_app.ui import home
+from desktop_app.services.demo import DemoSummary
+from desktop_app.services.overview import book_overview
 from desktop_app.ui.app import Launcher, launch
 from desktop_app.ui.executor import DatabaseExecutor, Failure
+from desktop_app.ui.home import count, money
 from desktop_app.ui.main_window import MainWindow
-from tests.ui.fakes import FakeDemo, FakeSummary
+from tests.helpers import dump_database
+from tests.ui.demo_watch import DemoWatch
 
 OpenWindow = Callable[..., Launcher]
 
@@ -51,70 +55,107 @@ def test_a_fresh_database_offers_the_first_steps(qtbot: QtBot, open_window: Open
 
 
 def test_loading_demo_data_fills_the_book(
-    qtbot: QtBot, open_window: OpenWindow, fake_demo: FakeDemo
+    qtbot: QtBot, open_window: OpenWindow, demo_watch: DemoWatch, small_demo: int
 ) -> None:
+    launcher = open_window(Role.ADMIN)
+    page = launcher.window.home
+    panel = page.first_run
+    wait_for_home(qtbot, launcher, "first-run")
+    blurb = f"{small_demo} made-up policies"
+    assert any(blurb in label.text() for label in panel.findChildren(QLabel))
+    demo_watch.hold = True
+    with qtbot.waitSignal(page.demo_finished, timeout=30_000) as finished:
+        qtbot.mouseClick(panel.demo_button, Qt.MouseButton.LeftButton)
+        assert panel.progress_row.isVisible()
+        assert not panel.demo_button.isEnabled()
+        # The loader is held after writing its first rows: the bar shows that report.
+        qtbot.waitUntil(demo_watch.holding.is_set, timeout=30_000)
+        done, total = demo_watch.reports[-1]
+        assert 0 < done < total
+        qtbot.waitUntil(lambda: panel.progress.value() == done, timeout=10_000)
+        assert panel.progress.maximum() == total
+        assert panel.progress.format() == f"{count(done)} of {count(total)}"
+        demo_watch.release()
+    summary = finished.args[0]
+    assert isinstance(summary, DemoSummary), summary
+    assert demo_watch.calls == [{"actor": "admin", "policies": small_demo, "seed": 1}]
+    assert demo_watch.threads[0] != threading.get_ident()  # the database worker, not the GUI
+    assert demo_watch.reports[-1] == (total, total)
+
+    wait_for_home(qtbot, launcher, "overview")
+    book = book_overview(launcher.session.db)  # what the database now holds
+    assert book.policies == summary.policies == small_demo
+    assert book.accounts == summary.accounts > 0
+    assert page.book == book
+    overview = page.overview
+    assert overview.policies.value.text() == count(small_demo)
+    assert overview.accounts.value.text() == count(book.accounts)
+    assert overview.open_renewals.value.text() == count(book.open_renewals)
+    assert overview.open_premium.value.text() == money(book.open_premium)
+    assert overview.table.rowCount() == len(book.renewals_by_stage) == 8
+    assert overview.table.item(0, 0).text() == "Upcoming"
+    for row, stage in enumerate(book.renewals_by_stage):
+        assert overview.table.item(row, 0).text() == stage.stage
+        assert overview.table.item(row, 2).text() == count(stage.renewals)
+        assert overview.table.item(row, 3).text() == money(stage.premium)
+    assert not panel.progress_row.isVisible()
+    assert (
+        f"Loaded {small_demo} demo policies for {count(book.accounts)} accounts"
+        in launcher.window.statusBar().currentMessage()
+    )
+
+
+def test_cancelling_demo_data_midway_writes_nothing(
+    qtbot: QtBot, open_window: OpenWindow, demo_watch: DemoWatch, small_demo: int
+) -> None:
+    launcher = open_window(Role.ADMIN)
+    page = launcher.window.home
+    panel = page.first_run
+    wait_for_home(qtbot, launcher, "first-run")
+    before = dump_database(launcher.session.db)
+    demo_watch.hold = True
+    with qtbot.waitSignal(page.demo_finished, timeout=30_000) as finished:
+        panel.demo_button.click()
+        qtbot.waitUntil(demo_watch.holding.is_set, timeout=30_000)  # rows written, uncommitted
+        panel.cancel_button.click()
+        assert panel.progress_label.text() == "Cancelling…"
+        assert not panel.cancel_button.isEnabled()
+    failure = finished.args[0]
+    assert isinstance(failure, Failure) and failure.cancelled
+    assert failure.message == "Loading demo data was cancelled; nothing was written."
+    wait_for_home(qtbot, launcher, "first-run")
+    assert panel.message.text() == failure.message and panel.message.isVisible()
+    assert panel.demo_button.isEnabled() and not panel.progress_row.isVisible()
+    assert dump_database(launcher.session.db) == before  # not a row more, not a row changed
+    assert page.book is not None and page.book.policies == 0
+
+    # Nothing half-done is left in the way: loading again works.
+    demo_watch.hold = False
+    with qtbot.waitSignal(page.demo_finished, timeout=30_000) as finished:
+        panel.demo_button.click()
+    assert isinstance(finished.args[0], DemoSummary), finished.args[0]
+    wait_for_home(qtbot, launcher, "overview")
+    assert book_overview(launcher.session.db).policies == small_demo
+
+
+def test_cancelling_demo_data_at_once_writes_nothing(qtbot: QtBot, open_window: OpenWindow) -> None:
     launcher = open_window(Role.ADMIN)
     page = launcher.window.home
     wait_for_home(qtbot, launcher, "first-run")
     with qtbot.waitSignal(page.demo_finished, timeout=30_000) as finished:
-        qtbot.mouseClick(page.first_run.demo_button, Qt.MouseButton.LeftButton)
-        assert page.first_run.progress_row.isVisible()
-        assert not page.first_run.demo_button.isEnabled()
-    assert isinstance(finished.args[0], FakeSummary)
-    assert fake_demo.calls == [{"policies": 12, "seed": 1, "actor": "admin"}]
-    assert fake_demo.thread_idents[0] != threading.get_ident()
-
-    wait_for_home(qtbot, launcher, "overview")
-    overview = page.overview
-    assert page.book is not None and page.book.policies == 12
-    assert overview.policies.value.text() == "12"
-    assert overview.accounts.value.text() == "12"
-    assert overview.open_renewals.value.text() == "9"  # stages 1-5 of 8 are open: 5 + 4
-    assert overview.table.rowCount() == 8
-    assert overview.table.item(0, 0).text() == "Upcoming"
-    assert overview.table.item(0, 2).text() == "2"
-    assert overview.table.item(0, 3).text() == "$2,008.00"  # 1000 + 1008
-    assert not page.first_run.progress_row.isVisible()
-    assert "Loaded 12 demo policies for 12 accounts" in launcher.window.statusBar().currentMessage()
-
-
-def test_the_real_demo_loader(qtbot: QtBot, open_window: OpenWindow, monkeypatch) -> None:
-    demo = pytest.importorskip("desktop_app.services.demo")
-    monkeypatch.setattr(home, "DEMO_POLICIES", 40)
-    launcher = open_window(Role.ADMIN)
-    page = launcher.window.home
-    wait_for_home(qtbot, launcher, "first-run")
-    assert home.demo_loader() is demo.load_demo
-    with qtbot.waitSignal(page.demo_finished, timeout=120_000) as finished:
         page.first_run.demo_button.click()
-    assert not isinstance(finished.args[0], Failure), finished.args[0]
-    wait_for_home(qtbot, launcher, "overview")
-    assert page.book is not None and page.book.policies == 40
-    assert page.overview.policies.value.text() == "40"
-
-
-def test_cancelling_demo_data_leaves_the_first_steps(
-    qtbot: QtBot, open_window: OpenWindow, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    gate = threading.Event()
-    demo = FakeDemo(gate=gate)
-    monkeypatch.setattr(home, "demo_loader", lambda: demo)
-    launcher = open_window(Role.ADMIN)
-    page = launcher.window.home
+        page.first_run.cancel_button.click()  # before the worker gets far
+    failure = finished.args[0]
+    assert isinstance(failure, Failure) and failure.cancelled
+    assert page.first_run.message.text() == failure.message
+    assert "cancelled" in failure.message
     wait_for_home(qtbot, launcher, "first-run")
-    with qtbot.waitSignal(page.demo_finished, timeout=30_000):
-        page.first_run.demo_button.click()
-        page.first_run.cancel_button.click()
-        assert page.first_run.progress_label.text() == "Cancelling…"
-        gate.set()
-    wait_for_home(qtbot, launcher, "first-run")
-    assert page.first_run.message.text() == "Loading demo data was cancelled."
-    assert page.first_run.demo_button.isEnabled()
     assert page.book is not None and page.book.policies == 0
+    assert book_overview(launcher.session.db).policies == 0
 
 
 def test_a_csr_sees_why_demo_data_is_not_for_them(
-    qtbot: QtBot, open_window: OpenWindow, fake_demo: FakeDemo
+    qtbot: QtBot, open_window: OpenWindow, demo_watch: DemoWatch
 ) -> None:
     launcher = open_window(Role.CSR)
     window = launcher.window
@@ -129,8 +170,11 @@ def test_a_csr_sees_why_demo_data_is_not_for_them(
     with qtbot.waitSignal(window.home.demo_finished, timeout=30_000) as finished:
         window.home.load_demo()
     assert isinstance(finished.args[0], Failure)
+    assert demo_watch.calls and demo_watch.calls[0]["actor"] == "csr1"
     assert window.home.first_run.message.text() == "A CSR may not load demo data."
     assert window.home.first_run.message.isVisible()
+    assert not button.isEnabled()
+    assert book_overview(launcher.session.db).policies == 0
 
 
 def test_an_unreachable_database_is_one_sentence_with_retry(
@@ -253,22 +297,3 @@ def test_window_geometry_is_remembered_under_the_app_home(
     second = MainWindow(executor)
     qtbot.addWidget(second)
     assert (second.width(), second.height()) == (700, 520)
-
-
-def test_cancelling_the_real_demo_loader_writes_nothing(
-    qtbot: QtBot, open_window: OpenWindow, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    pytest.importorskip("desktop_app.services.demo")
-    monkeypatch.setattr(home, "DEMO_POLICIES", 500)
-    launcher = open_window(Role.ADMIN)
-    page = launcher.window.home
-    wait_for_home(qtbot, launcher, "first-run")
-    with qtbot.waitSignal(page.demo_finished, timeout=60_000) as finished:
-        page.first_run.demo_button.click()
-        page.first_run.cancel_button.click()  # before the worker gets far
-    failure = finished.args[0]
-    assert isinstance(failure, Failure) and failure.cancelled
-    assert page.first_run.message.text() == failure.message
-    assert "cancelled" in failure.message
-    wait_for_home(qtbot, launcher, "first-run")
-    assert page.book is not None and page.book.policies == 0
