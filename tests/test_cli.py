@@ -151,3 +151,36 @@ def test_module_entry_point_runs_as_a_process(tmp_path):
     )
     assert done.returncode == 2
     assert done.stderr.strip() == "renewal-desk: There is no user named 'ghost' in this database."
+
+
+def test_backup_is_admin_only_and_audited(capsys, tmp_path):
+    """The app backs up the SQLite file (PostgreSQL is backed up on the server)."""
+    from sqlalchemy import select
+
+    from desktop_app.db import migrate
+    from desktop_app.db.engine import open_database
+    from desktop_app.db.models import AuditEvent
+    from desktop_app.domain.enums import AuditSource
+    from desktop_app.services.unit import Actor
+
+    db_url = f"sqlite:///{tmp_path / 'office.sqlite3'}"
+    db = open_database(db_url)
+    migrate.upgrade(db)
+    users.ensure_first_admin(db, "admin")
+    users.add_user(db, Actor("admin", AuditSource.CLI), "casey", "csr")
+    target = tmp_path / "casey-copy.sqlite3"
+    code, _, err = _run(
+        capsys, "--database-url", db_url, "--as", "casey", "db", "backup", str(target)
+    )
+    assert (
+        code == 2 and _one_sentence(err) == "renewal-desk: A CSR may not administer the database."
+    )
+    assert not target.exists()
+    code, _, err = _run(
+        capsys, "--database-url", db_url, "--as", "admin", "db", "backup", str(target)
+    )
+    assert code == 0, err
+    with db.read_session() as s:
+        event = s.scalars(select(AuditEvent).where(AuditEvent.action == "database.backup")).one()
+    assert event.actor == "admin" and event.changes["backup"][1] == str(target)
+    db.dispose()

@@ -470,3 +470,31 @@ def test_alembic_command_line_uses_the_same_environment(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "dev.sqlite3") as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (HEAD,)
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_database_with_someone_elses_tables_is_not_touched(db_url, tmp_path):
+    """Pointing Renewal Desk at the wrong database must not sprinkle our tables into it."""
+    from sqlalchemy import create_engine
+
+    db = open_database(db_url)
+    migrate.downgrade(db, "base")
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        conn.execute(text("CREATE TABLE payroll (id INTEGER PRIMARY KEY, amount INTEGER)"))
+    with pytest.raises(UserFacingError, match=r"not Renewal Desk's \(payroll\)"):
+        migrate.upgrade(db)
+    engine = create_engine(db.url)
+    with engine.connect() as conn:
+        assert inspect(conn).get_table_names() == ["payroll"]
+    engine.dispose()
+    db.dispose()
+
+
+def test_backup_to_an_unwritable_place_is_one_sentence(tmp_path):
+    db = open_database(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    migrate.upgrade(db)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where a folder should be")
+    with pytest.raises(UserFacingError, match="The backup could not be written to"):
+        migrate.backup_sqlite(db, blocker / "copy.sqlite3")
+    db.dispose()

@@ -176,3 +176,35 @@ def test_database_constraint_at_commit_becomes_a_sentence(db, admin):
     ):
         uow.session.add(User(username="admin", full_name="Twin", role=Role.CSR))
     assert dump_database(db) == before
+
+
+def test_reopening_a_lost_renewal_clears_the_decision(db, admin, make_user):
+    book = small_book(db, admin, make_user)
+    renewals.move_stage(db, book.manager, book.renewal_id, "lost", outcome_reason="Moved away")
+    card = renewals.move_stage(db, book.manager, book.renewal_id, "gathering")
+    assert card.outcome is None
+    assert card.transaction_state is TransactionState.DRAFT
+    # A new decision needs its own reason; the old one does not carry over.
+    with pytest.raises(RuleViolation, match="a reason for the outcome"):
+        renewals.move_stage(db, book.manager, book.renewal_id, "non_renewed")
+    card = renewals.move_stage(
+        db, book.manager, book.renewal_id, "non_renewed", outcome_reason="Carrier declined"
+    )
+    assert card.outcome is Outcome.NON_RENEWED
+    assert card.transaction_state is TransactionState.REJECTED
+
+
+def test_lost_to_non_renewed_takes_the_new_state(db, admin, make_user):
+    book = small_book(db, admin, make_user)
+    renewals.move_stage(db, book.manager, book.renewal_id, "lost", outcome_reason="Moved away")
+    card = renewals.move_stage(
+        db, book.manager, book.renewal_id, "non_renewed", outcome_reason="Carrier declined"
+    )
+    assert card.transaction_state is TransactionState.REJECTED
+
+
+def test_duplicate_stage_name_is_a_sentence_not_a_crash(db, admin):
+    before = dump_database(db)
+    with pytest.raises(RuleViolation, match="nothing was saved"):
+        admin_service.update_stage(db, admin, "gathering", name="Upcoming")
+    assert dump_database(db) == before

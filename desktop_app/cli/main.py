@@ -137,24 +137,13 @@ def cmd_db(args: argparse.Namespace) -> int:
         print(f"{db.describe()}: schema {current or 'empty'} ({state})")
         return EXIT_OK
     if args.db_command == "backup":
+        from desktop_app.services.admin import backup_database
+
         db = _open(args, upgrade=False)
-        _actor_check_admin(db, args)
-        path = migrate.backup_sqlite(db, args.path)
+        path = backup_database(db, _actor(db, args), args.path)
         print(f"Backed up {db.describe()} to {path}.")
         return EXIT_OK
     raise CliError(f"Unknown db action '{args.db_command}'.")
-
-
-def _actor_check_admin(db: Any, args: argparse.Namespace) -> None:
-    from desktop_app.domain import permissions
-    from desktop_app.domain.permissions import Action
-    from desktop_app.errors import PermissionDenied
-    from desktop_app.services.users import get_user
-
-    actor = _actor(db, args)
-    role = get_user(db, actor.username).role
-    if not permissions.allowed(role, Action.DATABASE_ADMIN):
-        raise PermissionDenied(permissions.refusal(role, Action.DATABASE_ADMIN))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, inspect, text
 
 from desktop_app import paths
 from desktop_app.db.engine import Database
@@ -90,6 +90,8 @@ def upgrade(db: Database, *, backup: bool = True) -> UpgradeResult:
     head = head_revision()
     if before == head:
         return UpgradeResult(before, head, None)
+    if before is None:
+        refuse_foreign_database(db)
     backup_path = None
     if backup and db.is_sqlite and before is not None:
         backup_path = backup_sqlite(db, default_backup_path(db))
@@ -97,6 +99,18 @@ def upgrade(db: Database, *, backup: bool = True) -> UpgradeResult:
     with migration_transaction(db) as conn:
         command.upgrade(_config(conn), "head")
     return UpgradeResult(before, head, backup_path)
+
+
+def refuse_foreign_database(db: Database) -> None:
+    """Never add our tables to a database that holds someone else's."""
+    with db.translated_errors(), db.engine.connect() as conn:
+        tables = [t for t in inspect(conn).get_table_names() if t != "alembic_version"]
+    if tables:
+        shown = ", ".join(sorted(tables)[:3]) + (", …" if len(tables) > 3 else "")
+        raise UserFacingError(
+            f"The database ({db.describe()}) already holds tables that are not Renewal "
+            f"Desk's ({shown}); point Renewal Desk at an empty database or one it created."
+        )
 
 
 def downgrade(db: Database, target: str = "base") -> None:
@@ -167,7 +181,15 @@ def backup_sqlite(db: Database, dest: Path) -> Path:
     dest = Path(dest)
     if dest.exists():
         raise UserFacingError(f"{dest} already exists; choose a new file name for the backup.")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        _copy_live_sqlite(db, dest)
+    except (OSError, sqlite3.Error) as exc:
+        raise UserFacingError(f"The backup could not be written to {dest}: {exc}.") from exc
+    return dest
+
+
+def _copy_live_sqlite(db: Database, dest: Path) -> None:
     raw = db.engine.raw_connection()
     try:
         target = sqlite3.connect(dest)
@@ -184,7 +206,6 @@ def backup_sqlite(db: Database, dest: Path) -> Path:
         raise
     finally:
         raw.close()
-    return dest
 
 
 def _sidecars(path: Path) -> list[Path]:

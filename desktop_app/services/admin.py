@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
 
+from desktop_app.db import migrate
 from desktop_app.db.engine import Database
 from desktop_app.db.models import PipelineStage
 from desktop_app.domain.enums import StageKind, TransactionState
@@ -90,3 +92,12 @@ def update_stage(
             uow.session.flush()
             uow.audit("stage.update", "pipeline_stages", stage.id, changes)
         return _info(stage)
+
+
+def backup_database(db: Database, actor: Actor, dest: Path) -> Path:
+    """Copy the SQLite database to ``dest`` (admin only), recorded in the audit trail."""
+    with unit_of_work(db, actor) as uow:
+        uow.require(Action.DATABASE_ADMIN)
+        path = migrate.backup_sqlite(db, dest)
+        uow.audit("database.backup", "database", None, {"backup": [None, str(path)]})
+    return path

@@ -86,7 +86,7 @@ def _card(session: Any, renewal: Renewal) -> RenewalCard:
     )
 
 
-def _load(uow: UnitOfWork, renewal_id: int) -> Renewal:
+def load_renewal(uow: UnitOfWork, renewal_id: int) -> Renewal:
     renewal = uow.session.get(
         Renewal,
         renewal_id,
@@ -233,7 +233,7 @@ def open_renewal(
 
 def get_renewal(db: Database, actor: Actor, renewal_id: int) -> RenewalCard:
     with read_only(db, actor) as uow:
-        return _card(uow.session, _load(uow, renewal_id))
+        return _card(uow.session, load_renewal(uow, renewal_id))
 
 
 _STATE_ORDER = [TransactionState.DRAFT, TransactionState.QUOTED, TransactionState.ACCEPTED]
@@ -263,7 +263,7 @@ def move_stage(
 ) -> RenewalCard:
     """Move a renewal to another stage, checking the target stage's entry criteria."""
     with unit_of_work(db, actor) as uow:
-        renewal = _load(uow, renewal_id)
+        renewal = load_renewal(uow, renewal_id)
         owners = owners_of(renewal)
         uow.require(Action.RENEWAL_MOVE, owners=owners)
         target = _stage(uow, stage_key)
@@ -274,8 +274,26 @@ def move_stage(
         uow.check_version(renewal, expected_version, f"Renewal {renewal.policy.policy_number}")
         if target.id == current.id:
             return _card(uow.session, renewal)
-        if outcome_reason is not None:
-            renewal.outcome_reason = outcome_reason
+        if (
+            renewal.transaction_state is TransactionState.ISSUED
+            and target.kind is not StageKind.WON
+        ):
+            raise RuleViolation(
+                f"Renewal {renewal.policy.policy_number} was issued, so it can only be in a "
+                "Renewed stage; start a renewal of the new term instead."
+            )
+        fields: dict[str, Any] = {
+            "stage_id": target.id,
+            "stage_entered_at": now or datetime.now(UTC),
+        }
+        if current.kind is not StageKind.OPEN:
+            # Reopening or re-deciding: the old decision, its reason and the transaction
+            # state it implied no longer hold.
+            fields |= {"outcome_reason": None, "transaction_state": TransactionState.DRAFT}
+        if target.kind is not StageKind.OPEN:
+            # every decision needs its own reason
+            fields["outcome_reason"] = (outcome_reason or "").strip() or None
+        changes = uow.apply(renewal, fields)
         missing = stage_rules.missing_for(target.entry_criteria, facts(uow, renewal))
         if missing:
             raise RuleViolation(stage_rules.refusal_message(target.name, missing))
@@ -285,19 +303,15 @@ def move_stage(
         elif target.kind is StageKind.LOST:
             rejected = target.implied_state is TransactionState.REJECTED
             outcome = Outcome.NON_RENEWED if rejected else Outcome.LOST
-        changes = uow.apply(
+        changes |= uow.apply(
             renewal,
             {
-                "stage_id": target.id,
-                "stage_entered_at": now or datetime.now(UTC),
                 "outcome": outcome,
                 "transaction_state": _implied_state(renewal.transaction_state, target),
             },
         )
         renewal.stage = target
         changes["stage"] = [current.key, target.key]
-        if outcome_reason is not None:
-            changes["outcome_reason"] = [None, outcome_reason]
         uow.session.flush()
         uow.audit("renewal.move", "renewals", renewal.id, changes)
         return _card(uow.session, renewal)
@@ -331,7 +345,7 @@ def update_renewal(
             f"These renewal fields cannot be edited here: {', '.join(sorted(unknown))}."
         )
     with unit_of_work(db, actor) as uow:
-        renewal = _load(uow, renewal_id)
+        renewal = load_renewal(uow, renewal_id)
         owners = owners_of(renewal)
         for name in fields:
             uow.require(_EDITABLE[name], owners=owners)

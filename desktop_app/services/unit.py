@@ -11,7 +11,7 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -138,14 +138,16 @@ def unit_of_work(db: Database, actor: Actor) -> Iterator[UnitOfWork]:
     """Open a write transaction for ``actor``; commit if the block finishes, else roll back."""
     with db.write_session() as session:
         uow = UnitOfWork(session, load_user(session, actor.username), actor.source)
-        yield uow
         try:
+            # Services flush inside the block, so the database's answer can come from
+            # there as well as from the commit.
+            yield uow
             session.commit()
         except StaleDataError as exc:
             raise StaleEdit(
                 "Someone else saved this record at the same moment; reload to see their change."
             ) from exc
-        except IntegrityError as exc:
+        except (IntegrityError, DataError) as exc:
             # The database's own rules are the last line of defence behind the services'.
             raise RuleViolation(
                 f"The database refused the change because it breaks one of its rules "
@@ -153,7 +155,7 @@ def unit_of_work(db: Database, actor: Actor) -> Iterator[UnitOfWork]:
             ) from exc
 
 
-def _constraint_name(exc: IntegrityError) -> str:
+def _constraint_name(exc: IntegrityError | DataError) -> str:
     text = str(exc.orig)
     for token in text.replace('"', " ").replace(":", " ").split():
         if token.startswith(("uq_", "ck_", "fk_", "pk_")):

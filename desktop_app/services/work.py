@@ -5,15 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy.orm import selectinload
-
 from desktop_app.db.engine import Database
-from desktop_app.db.models import DocumentRequirement, Policy, Renewal, Task
+from desktop_app.db.models import DocumentRequirement, Task
 from desktop_app.domain.enums import AccessLevel, DocumentStatus, TaskStatus
 from desktop_app.domain.permissions import Action
 from desktop_app.errors import NotFound, RuleViolation
 from desktop_app.services.book import user_id
-from desktop_app.services.renewals import owners_of
+from desktop_app.services.renewals import load_renewal, owners_of
 from desktop_app.services.unit import Actor, UnitOfWork, unit_of_work
 
 
@@ -77,15 +75,6 @@ def _doc_info(d: DocumentRequirement) -> DocumentInfo:
     )
 
 
-def _renewal(uow: UnitOfWork, renewal_id: int) -> Renewal:
-    renewal = uow.session.get(
-        Renewal, renewal_id, options=[selectinload(Renewal.policy).selectinload(Policy.account)]
-    )
-    if renewal is None:
-        raise NotFound(f"There is no renewal with id {renewal_id}.")
-    return renewal
-
-
 def add_task(
     db: Database,
     actor: Actor,
@@ -99,7 +88,7 @@ def add_task(
     if not (title or "").strip():
         raise RuleViolation("A task needs a title saying what to do.")
     with unit_of_work(db, actor) as uow:
-        renewal = _renewal(uow, renewal_id)
+        renewal = load_renewal(uow, renewal_id)
         uow.require(Action.TASK_MANAGE, owners=owners_of(renewal))
         task = Task(
             renewal_id=renewal.id,
@@ -127,7 +116,7 @@ def _task(uow: UnitOfWork, task_id: int, expected_version: int | None) -> Task:
     task = uow.session.get(Task, task_id)
     if task is None:
         raise NotFound(f"There is no task with id {task_id}.")
-    renewal = _renewal(uow, task.renewal_id)
+    renewal = load_renewal(uow, task.renewal_id)
     owners = owners_of(renewal) | {"task_owner": task.owner_id}
     uow.require(Action.TASK_MANAGE, owners=owners)
     uow.check_version(task, expected_version, f"The task '{task.title}'")
@@ -160,7 +149,7 @@ def _document(
     doc = uow.session.get(DocumentRequirement, document_id)
     if doc is None:
         raise NotFound(f"There is no document requirement with id {document_id}.")
-    renewal = _renewal(uow, doc.renewal_id)
+    renewal = load_renewal(uow, doc.renewal_id)
     owners = owners_of(renewal)
     if doc.access_level is AccessLevel.SENSITIVE:
         uow.require(Action.DOCUMENT_READ_SENSITIVE, owners=owners)

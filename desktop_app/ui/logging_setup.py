@@ -66,6 +66,9 @@ def qt_message_handler(mode: QtMsgType, context: QMessageLogContext, message: st
     qt_log.log(level, "%s%s [%s]", message, where, category)
     if _previous_qt_handler is not None:
         _previous_qt_handler(mode, context, message)
+    elif mode in (QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg):
+        # e.g. no usable display: say it where the person who started us can see it
+        print(f"renewal-desk: {message}", file=sys.stderr)
 
 
 def _log_unhandled(
