@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+import keyring.backend
 from sqlalchemy import select
 
 from desktop_app.db.engine import Database
@@ -65,3 +66,22 @@ def small_book(db: Database, admin: Actor, make_user) -> SmallBook:  # type: ign
         due=date.today() + timedelta(days=7),
     )
     return SmallBook(producer, other, csr, manager, admin, account.id, policy.id, card.id)
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A keyring that lives in the test process: never touches the developer's own."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.store.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.store[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.store.pop((service, username), None)

@@ -31,6 +31,7 @@ from desktop_app.db import migrate, urls
 from desktop_app.db.engine import Database, open_database
 from desktop_app.errors import ConfigurationError, DatabaseUnavailable
 from desktop_app.settings import Settings
+from tests.helpers import MemoryKeyring
 
 PASSWORD = "s3cret-Pa55"
 
@@ -545,23 +546,10 @@ def test_no_usable_keyring(backend: type, tmp_path: Path) -> None:
     assert not any(PASSWORD.encode() in content for content in after.values())
 
 
-class _FakePlaintextKeyring(keyring.backend.KeyringBackend):
+class _FakePlaintextKeyring(MemoryKeyring):
     """Looks like keyrings.alt's PlaintextKeyring (a password file in plain text)."""
 
     priority = 0.5  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.store.pop((service, username), None)
 
 
 _FakePlaintextKeyring.__module__ = "keyrings.alt.file"
