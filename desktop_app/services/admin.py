@@ -87,10 +87,7 @@ def update_stage(
                     f"{', '.join(CRITERIA)}."
                 )
             fields["entry_criteria"] = list(dict.fromkeys(entry_criteria))
-        changes = uow.apply(stage, fields)
-        if changes:
-            uow.session.flush()
-            uow.audit("stage.update", "pipeline_stages", stage.id, changes)
+        uow.update(stage, fields, "stage.update")
         return _info(stage)
 
 

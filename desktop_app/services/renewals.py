@@ -312,8 +312,7 @@ def move_stage(
         )
         renewal.stage = target
         changes["stage"] = [current.key, target.key]
-        uow.session.flush()
-        uow.audit("renewal.move", "renewals", renewal.id, changes)
+        uow.record("renewal.move", renewal, changes)
         return _card(uow.session, renewal)
 
 
@@ -363,9 +362,7 @@ def update_renewal(
                 f"Renewal {renewal.policy.policy_number} is in {renewal.stage.name}, "
                 f"which needs {', '.join(missing)}; the change was not saved."
             )
-        if changes:
-            uow.session.flush()
-            uow.audit("renewal.update", "renewals", renewal.id, changes)
+        uow.record("renewal.update", renewal, changes)
         return _card(uow.session, renewal)
 
 

@@ -83,6 +83,18 @@ class UnitOfWork:
                 changes[name] = [jsonable(old), jsonable(new)]
         return changes
 
+    def record(self, action: str, obj: Any, changes: Mapping[str, Any]) -> None:
+        """Flush ``obj`` and audit ``changes`` under ``action``; nothing when nothing changed."""
+        if changes:
+            self.session.flush()
+            self.audit(action, obj.__tablename__, obj.id, changes)
+
+    def update(self, obj: Any, fields: Mapping[str, Any], action: str) -> dict[str, list[Any]]:
+        """Set ``fields`` on ``obj``, then flush and audit what changed."""
+        changes = self.apply(obj, fields)
+        self.record(action, obj, changes)
+        return changes
+
     def audit(
         self,
         action: str,

@@ -121,10 +121,7 @@ def set_role(
         uow.check_version(user, expected_version, f"The user {username}")
         if user.id == uow.user.id and role is not Role.ADMIN:
             _ensure_another_admin(uow.session, user.id)
-        changes = uow.apply(user, {"role": role})
-        if changes:
-            uow.session.flush()
-            uow.audit("user.update", "users", user.id, changes)
+        uow.update(user, {"role": role}, "user.update")
         return _info(user)
 
 

@@ -130,16 +130,15 @@ def complete_task(
         task = _task(uow, task_id, expected_version)
         if task.status is not TaskStatus.OPEN:
             raise RuleViolation(f"The task '{task.title}' is already {task.status.value}.")
-        changes = uow.apply(
+        uow.update(
             task,
             {
                 "status": TaskStatus.DONE,
                 "completed_at": datetime.now(UTC),
                 "completed_by_id": uow.user.id,
             },
+            "task.complete",
         )
-        uow.session.flush()
-        uow.audit("task.complete", "tasks", task.id, changes)
         return _task_info(task)
 
 
@@ -170,10 +169,7 @@ def _update_document(
 ) -> DocumentInfo:
     with unit_of_work(db, actor) as uow:
         doc = _document(uow, document_id, expected_version)
-        changes = uow.apply(doc, fields)
-        if changes:
-            uow.session.flush()
-            uow.audit(action, "document_requirements", doc.id, changes)
+        uow.update(doc, fields, action)
         return _doc_info(doc)
 
 
