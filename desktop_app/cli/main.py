@@ -74,7 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
     lst = user_sub.add_parser("list", help="list users")
     lst.add_argument("--json", action="store_true", help="print JSON")
     lst.add_argument("--all", action="store_true", help="include deactivated users")
+    for module in _command_modules():
+        COMMANDS.update(module.register(sub))
     return parser
+
+
+def _command_modules() -> list[Any]:
+    """Modules that add their own commands: each has ``register(subparsers) -> {name: fn}``."""
+    import importlib
+
+    return [importlib.import_module(f"desktop_app.cli.{name}") for name in COMMAND_MODULES]
+
+
+# Command groups that live in their own module (kept apart so each stays readable).
+COMMAND_MODULES: list[str] = []
 
 
 def _positive_int(text: str) -> int:
@@ -93,7 +106,7 @@ def _prompt(message: str) -> str | None:
     return getpass.getpass(message)
 
 
-def _open(args: argparse.Namespace, *, upgrade: bool = True):  # type: ignore[no-untyped-def]
+def open_db(args: argparse.Namespace, *, upgrade: bool = True):  # type: ignore[no-untyped-def]
     from desktop_app.db import migrate
     from desktop_app.db.engine import open_database, resolve_url
 
@@ -106,7 +119,7 @@ def _open(args: argparse.Namespace, *, upgrade: bool = True):  # type: ignore[no
     return db
 
 
-def _actor(db: Any, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def actor_for(db: Any, args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from desktop_app.domain.enums import AuditSource
     from desktop_app.services.users import resolve_actor
 
@@ -117,7 +130,7 @@ def cmd_db(args: argparse.Namespace) -> int:
     from desktop_app.db import migrate
 
     if args.db_command == "upgrade":
-        db = _open(args, upgrade=False)
+        db = open_db(args, upgrade=False)
         result = migrate.upgrade(db)
         if result.changed:
             extra = f"; backup written to {result.backup}" if result.backup else ""
@@ -129,7 +142,7 @@ def cmd_db(args: argparse.Namespace) -> int:
             print(f"{db.describe()} is already at schema {result.to_revision}.")
         return EXIT_OK
     if args.db_command == "current":
-        db = _open(args, upgrade=False)
+        db = open_db(args, upgrade=False)
         current = migrate.current_revision(db)
         migrate.check_not_newer(db, current)
         head = migrate.head_revision()
@@ -139,8 +152,8 @@ def cmd_db(args: argparse.Namespace) -> int:
     if args.db_command == "backup":
         from desktop_app.services.admin import backup_database
 
-        db = _open(args, upgrade=False)
-        path = backup_database(db, _actor(db, args), args.path)
+        db = open_db(args, upgrade=False)
+        path = backup_database(db, actor_for(db, args), args.path)
         print(f"Backed up {db.describe()} to {path}.")
         return EXIT_OK
     raise CliError(f"Unknown db action '{args.db_command}'.")
@@ -149,8 +162,8 @@ def cmd_db(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from desktop_app.services.demo import load_demo
 
-    db = _open(args)
-    actor = _actor(db, args)
+    db = open_db(args)
+    actor = actor_for(db, args)
     interactive = sys.stderr.isatty()
 
     def progress(done: int, total: int) -> None:
@@ -171,8 +184,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_user(args: argparse.Namespace) -> int:
     from desktop_app.services import users
 
-    db = _open(args)
-    actor = _actor(db, args)
+    db = open_db(args)
+    actor = actor_for(db, args)
     if args.user_command == "add":
         info = users.add_user(db, actor, args.name, args.role, args.full_name)
         print(f"Added {info.username} ({info.full_name}) as {info.role.value}.")
@@ -230,3 +243,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+
+
+def print_json(value: Any) -> None:
+    """Print ``value`` as indented JSON (what every ``--json`` option prints)."""
+    print(json.dumps(value, indent=2, default=str))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from sqlalchemy import select
 
@@ -61,9 +62,8 @@ def parse_money(value: Decimal | int | float | str | None, what: str = "premium"
     return amount.quantize(Decimal("0.01"))
 
 
-def create_account(
-    db: Database,
-    actor: Actor,
+def create_account_in(
+    uow: UnitOfWork,
     name: str,
     *,
     producer: str | None = None,
@@ -77,45 +77,41 @@ def create_account(
     name = (name or "").strip()
     if not name:
         raise RuleViolation("An account needs the insured's name.")
-    with unit_of_work(db, actor) as uow:
-        producer_id, csr_id = user_id(uow, producer), user_id(uow, csr)
-        uow.require(Action.ACCOUNT_EDIT, owners={"producer": producer_id, "csr": csr_id})
-        plan_id = None
-        if plan:
-            plan_id = uow.session.scalar(
-                select(AutoRenewalPlan.id).where(AutoRenewalPlan.name == plan)
-            )
-            if plan_id is None:
-                raise NotFound(f"There is no auto-renewal plan named '{plan}'.")
-        account = Account(
-            name=name,
-            producer_id=producer_id,
-            csr_id=csr_id,
-            auto_renewal_plan_id=plan_id,
-            contact_name=contact_name,
-            contact_email=contact_email,
-            contact_phone=contact_phone,
-            service_tier=service_tier,
-        )
-        uow.session.add(account)
-        uow.session.flush()
-        uow.audit(
-            "account.create",
-            "accounts",
-            account.id,
-            {
-                "name": [None, name],
-                "producer": [None, producer],
-                "csr": [None, csr],
-                "plan": [None, plan],
-            },
-        )
-        return AccountInfo(account.id, account.version, name, producer, csr, plan)
+    producer_id, csr_id = user_id(uow, producer), user_id(uow, csr)
+    uow.require(Action.ACCOUNT_EDIT, owners={"producer": producer_id, "csr": csr_id})
+    plan_id = None
+    if plan:
+        plan_id = uow.session.scalar(select(AutoRenewalPlan.id).where(AutoRenewalPlan.name == plan))
+        if plan_id is None:
+            raise NotFound(f"There is no auto-renewal plan named '{plan}'.")
+    account = Account(
+        name=name,
+        producer_id=producer_id,
+        csr_id=csr_id,
+        auto_renewal_plan_id=plan_id,
+        contact_name=contact_name,
+        contact_email=contact_email,
+        contact_phone=contact_phone,
+        service_tier=service_tier,
+    )
+    uow.session.add(account)
+    uow.session.flush()
+    uow.audit(
+        "account.create",
+        "accounts",
+        account.id,
+        {
+            "name": [None, name],
+            "producer": [None, producer],
+            "csr": [None, csr],
+            "plan": [None, plan],
+        },
+    )
+    return AccountInfo(account.id, account.version, name, producer, csr, plan)
 
 
-def add_policy(
-    db: Database,
-    actor: Actor,
+def add_policy_in(
+    uow: UnitOfWork,
     account_id: int,
     policy_number: str,
     carrier: str,
@@ -141,44 +137,53 @@ def add_policy(
             f"The term must end after it starts ({start:%Y-%m-%d} to {end:%Y-%m-%d})."
         )
     amount = parse_money(premium)
+    account = uow.session.get(Account, account_id)
+    if account is None:
+        raise NotFound(f"There is no account with id {account_id}.")
+    uow.require(Action.POLICY_EDIT, owners={"producer": account.producer_id, "csr": account.csr_id})
+    clash = uow.session.scalar(
+        select(Policy.id).where(Policy.carrier == carrier, Policy.policy_number == policy_number)
+    )
+    if clash is not None:
+        raise RuleViolation(f"{carrier} policy {policy_number} is already in the book.")
+    policy = Policy(
+        account_id=account_id,
+        policy_number=policy_number,
+        carrier=carrier,
+        line_of_business=lob,
+        office=office,
+    )
+    uow.session.add(policy)
+    uow.session.flush()
+    term = Term(policy_id=policy.id, start_at=start, end_at=end, premium=amount)
+    uow.session.add(term)
+    uow.session.flush()
+    uow.audit(
+        "policy.create",
+        "policies",
+        policy.id,
+        {
+            "policy_number": [None, policy_number],
+            "carrier": [None, carrier],
+            "line_of_business": [None, lob],
+            "term": [None, [start, end]],
+            "premium": [None, amount],
+        },
+    )
+    return PolicyInfo(
+        policy.id, policy.version, account_id, policy_number, carrier, lob, start, end, amount
+    )
+
+
+def create_account(db: Database, actor: Actor, name: str, **options: Any) -> AccountInfo:
+    """A new account (one unit of work); see :func:`create_account_in`."""
     with unit_of_work(db, actor) as uow:
-        account = uow.session.get(Account, account_id)
-        if account is None:
-            raise NotFound(f"There is no account with id {account_id}.")
-        uow.require(
-            Action.POLICY_EDIT, owners={"producer": account.producer_id, "csr": account.csr_id}
-        )
-        clash = uow.session.scalar(
-            select(Policy.id).where(
-                Policy.carrier == carrier, Policy.policy_number == policy_number
-            )
-        )
-        if clash is not None:
-            raise RuleViolation(f"{carrier} policy {policy_number} is already in the book.")
-        policy = Policy(
-            account_id=account_id,
-            policy_number=policy_number,
-            carrier=carrier,
-            line_of_business=lob,
-            office=office,
-        )
-        uow.session.add(policy)
-        uow.session.flush()
-        term = Term(policy_id=policy.id, start_at=start, end_at=end, premium=amount)
-        uow.session.add(term)
-        uow.session.flush()
-        uow.audit(
-            "policy.create",
-            "policies",
-            policy.id,
-            {
-                "policy_number": [None, policy_number],
-                "carrier": [None, carrier],
-                "line_of_business": [None, lob],
-                "term": [None, [start, end]],
-                "premium": [None, amount],
-            },
-        )
-        return PolicyInfo(
-            policy.id, policy.version, account_id, policy_number, carrier, lob, start, end, amount
-        )
+        return create_account_in(uow, name, **options)
+
+
+def add_policy(
+    db: Database, actor: Actor, account_id: int, *args: Any, **options: Any
+) -> PolicyInfo:
+    """A new policy with its first term (one unit of work); see :func:`add_policy_in`."""
+    with unit_of_work(db, actor) as uow:
+        return add_policy_in(uow, account_id, *args, **options)

@@ -146,9 +146,8 @@ def facts(uow: UnitOfWork, renewal: Renewal) -> stage_rules.RenewalFacts:
     )
 
 
-def open_renewal(
-    db: Database,
-    actor: Actor,
+def open_renewal_in(
+    uow: UnitOfWork,
     policy_id: int,
     *,
     next_action: str,
@@ -157,78 +156,77 @@ def open_renewal(
 ) -> RenewalCard:
     """Open a renewal card for the policy's latest term in the first stage, with the
     document checklist of its line of business."""
-    with unit_of_work(db, actor) as uow:
-        policy = uow.session.get(Policy, policy_id, options=[selectinload(Policy.account)])
-        if policy is None:
-            raise NotFound(f"There is no policy with id {policy_id}.")
-        account = policy.account
-        owner_id = user_id(uow, owner)
-        uow.require(
-            Action.RENEWAL_CREATE,
-            owners={"producer": account.producer_id, "csr": account.csr_id},
+    policy = uow.session.get(Policy, policy_id, options=[selectinload(Policy.account)])
+    if policy is None:
+        raise NotFound(f"There is no policy with id {policy_id}.")
+    account = policy.account
+    owner_id = user_id(uow, owner)
+    uow.require(
+        Action.RENEWAL_CREATE,
+        owners={"producer": account.producer_id, "csr": account.csr_id},
+    )
+    term = uow.session.scalars(
+        select(Term).where(Term.policy_id == policy_id).order_by(Term.end_at.desc()).limit(1)
+    ).one()
+    existing = uow.session.scalar(
+        select(func.count())
+        .select_from(Renewal)
+        .where(
+            Renewal.term_id == term.id,
+            Renewal.transaction_state.in_(
+                [TransactionState.DRAFT, TransactionState.QUOTED, TransactionState.ACCEPTED]
+            ),
         )
-        term = uow.session.scalars(
-            select(Term).where(Term.policy_id == policy_id).order_by(Term.end_at.desc()).limit(1)
-        ).one()
-        existing = uow.session.scalar(
-            select(func.count())
-            .select_from(Renewal)
-            .where(
-                Renewal.term_id == term.id,
-                Renewal.transaction_state.in_(
-                    [TransactionState.DRAFT, TransactionState.QUOTED, TransactionState.ACCEPTED]
-                ),
+    )
+    if existing:
+        raise RuleViolation(
+            f"{policy.carrier} policy {policy.policy_number} already has an open renewal."
+        )
+    first = uow.session.scalars(
+        select(PipelineStage)
+        .where(PipelineStage.active.is_(True), PipelineStage.kind == StageKind.OPEN)
+        .order_by(PipelineStage.position)
+        .limit(1)
+    ).one()
+    renewal = Renewal(
+        policy_id=policy.id,
+        term_id=term.id,
+        stage_id=first.id,
+        next_action=next_action,
+        next_action_owner_id=owner_id,
+        next_action_due=due,
+    )
+    uow.session.add(renewal)
+    uow.session.flush()
+    missing = stage_rules.missing_for(first.entry_criteria, facts(uow, renewal))
+    if missing:
+        raise RuleViolation(stage_rules.refusal_message(first.name, missing))
+    templates = uow.session.scalars(
+        select(ChecklistTemplate)
+        .where(ChecklistTemplate.line_of_business == policy.line_of_business)
+        .order_by(ChecklistTemplate.position)
+    )
+    for t in templates:
+        uow.session.add(
+            DocumentRequirement(
+                renewal_id=renewal.id,
+                document_type=t.document_type,
+                required=t.required,
+                access_level=t.access_level,
             )
         )
-        if existing:
-            raise RuleViolation(
-                f"{policy.carrier} policy {policy.policy_number} already has an open renewal."
-            )
-        first = uow.session.scalars(
-            select(PipelineStage)
-            .where(PipelineStage.active.is_(True), PipelineStage.kind == StageKind.OPEN)
-            .order_by(PipelineStage.position)
-            .limit(1)
-        ).one()
-        renewal = Renewal(
-            policy_id=policy.id,
-            term_id=term.id,
-            stage_id=first.id,
-            next_action=next_action,
-            next_action_owner_id=owner_id,
-            next_action_due=due,
-        )
-        uow.session.add(renewal)
-        uow.session.flush()
-        missing = stage_rules.missing_for(first.entry_criteria, facts(uow, renewal))
-        if missing:
-            raise RuleViolation(stage_rules.refusal_message(first.name, missing))
-        templates = uow.session.scalars(
-            select(ChecklistTemplate)
-            .where(ChecklistTemplate.line_of_business == policy.line_of_business)
-            .order_by(ChecklistTemplate.position)
-        )
-        for t in templates:
-            uow.session.add(
-                DocumentRequirement(
-                    renewal_id=renewal.id,
-                    document_type=t.document_type,
-                    required=t.required,
-                    access_level=t.access_level,
-                )
-            )
-        uow.audit(
-            "renewal.create",
-            "renewals",
-            renewal.id,
-            {
-                "stage": [None, first.key],
-                "next_action": [None, next_action],
-                "owner": [None, owner],
-            },
-        )
-        uow.session.flush()
-        return _card(uow.session, renewal)
+    uow.audit(
+        "renewal.create",
+        "renewals",
+        renewal.id,
+        {
+            "stage": [None, first.key],
+            "next_action": [None, next_action],
+            "owner": [None, owner],
+        },
+    )
+    uow.session.flush()
+    return _card(uow.session, renewal)
 
 
 def get_renewal(db: Database, actor: Actor, renewal_id: int) -> RenewalCard:
@@ -251,9 +249,8 @@ def _implied_state(current: TransactionState, target: PipelineStage) -> Transact
     return current
 
 
-def move_stage(
-    db: Database,
-    actor: Actor,
+def move_stage_in(
+    uow: UnitOfWork,
     renewal_id: int,
     stage_key: str,
     *,
@@ -262,58 +259,54 @@ def move_stage(
     now: datetime | None = None,
 ) -> RenewalCard:
     """Move a renewal to another stage, checking the target stage's entry criteria."""
-    with unit_of_work(db, actor) as uow:
-        renewal = load_renewal(uow, renewal_id)
-        owners = owners_of(renewal)
-        uow.require(Action.RENEWAL_MOVE, owners=owners)
-        target = _stage(uow, stage_key)
-        current = renewal.stage
-        if target.kind is not StageKind.OPEN or current.kind is not StageKind.OPEN:
-            # deciding an outcome, or reopening a decided renewal
-            uow.require(Action.RENEWAL_SET_OUTCOME, owners=owners)
-        uow.check_version(renewal, expected_version, f"Renewal {renewal.policy.policy_number}")
-        if target.id == current.id:
-            return _card(uow.session, renewal)
-        if (
-            renewal.transaction_state is TransactionState.ISSUED
-            and target.kind is not StageKind.WON
-        ):
-            raise RuleViolation(
-                f"Renewal {renewal.policy.policy_number} was issued, so it can only be in a "
-                "Renewed stage; start a renewal of the new term instead."
-            )
-        fields: dict[str, Any] = {
-            "stage_id": target.id,
-            "stage_entered_at": now or datetime.now(UTC),
-        }
-        if current.kind is not StageKind.OPEN:
-            # Reopening or re-deciding: the old decision, its reason and the transaction
-            # state it implied no longer hold.
-            fields |= {"outcome_reason": None, "transaction_state": TransactionState.DRAFT}
-        if target.kind is not StageKind.OPEN:
-            # every decision needs its own reason
-            fields["outcome_reason"] = (outcome_reason or "").strip() or None
-        changes = uow.apply(renewal, fields)
-        missing = stage_rules.missing_for(target.entry_criteria, facts(uow, renewal))
-        if missing:
-            raise RuleViolation(stage_rules.refusal_message(target.name, missing))
-        outcome: Outcome | None = None
-        if target.kind is StageKind.WON:
-            outcome = Outcome.RENEWED
-        elif target.kind is StageKind.LOST:
-            rejected = target.implied_state is TransactionState.REJECTED
-            outcome = Outcome.NON_RENEWED if rejected else Outcome.LOST
-        changes |= uow.apply(
-            renewal,
-            {
-                "outcome": outcome,
-                "transaction_state": _implied_state(renewal.transaction_state, target),
-            },
-        )
-        renewal.stage = target
-        changes["stage"] = [current.key, target.key]
-        uow.record("renewal.move", renewal, changes)
+    renewal = load_renewal(uow, renewal_id)
+    owners = owners_of(renewal)
+    uow.require(Action.RENEWAL_MOVE, owners=owners)
+    target = _stage(uow, stage_key)
+    current = renewal.stage
+    if target.kind is not StageKind.OPEN or current.kind is not StageKind.OPEN:
+        # deciding an outcome, or reopening a decided renewal
+        uow.require(Action.RENEWAL_SET_OUTCOME, owners=owners)
+    uow.check_version(renewal, expected_version, f"Renewal {renewal.policy.policy_number}")
+    if target.id == current.id:
         return _card(uow.session, renewal)
+    if renewal.transaction_state is TransactionState.ISSUED and target.kind is not StageKind.WON:
+        raise RuleViolation(
+            f"Renewal {renewal.policy.policy_number} was issued, so it can only be in a "
+            "Renewed stage; start a renewal of the new term instead."
+        )
+    fields: dict[str, Any] = {
+        "stage_id": target.id,
+        "stage_entered_at": now or datetime.now(UTC),
+    }
+    if current.kind is not StageKind.OPEN:
+        # Reopening or re-deciding: the old decision, its reason and the transaction
+        # state it implied no longer hold.
+        fields |= {"outcome_reason": None, "transaction_state": TransactionState.DRAFT}
+    if target.kind is not StageKind.OPEN:
+        # every decision needs its own reason
+        fields["outcome_reason"] = (outcome_reason or "").strip() or None
+    changes = uow.apply(renewal, fields)
+    missing = stage_rules.missing_for(target.entry_criteria, facts(uow, renewal))
+    if missing:
+        raise RuleViolation(stage_rules.refusal_message(target.name, missing))
+    outcome: Outcome | None = None
+    if target.kind is StageKind.WON:
+        outcome = Outcome.RENEWED
+    elif target.kind is StageKind.LOST:
+        rejected = target.implied_state is TransactionState.REJECTED
+        outcome = Outcome.NON_RENEWED if rejected else Outcome.LOST
+    changes |= uow.apply(
+        renewal,
+        {
+            "outcome": outcome,
+            "transaction_state": _implied_state(renewal.transaction_state, target),
+        },
+    )
+    renewal.stage = target
+    changes["stage"] = [current.key, target.key]
+    uow.record("renewal.move", renewal, changes)
+    return _card(uow.session, renewal)
 
 
 # field name → the permission needed to change it
@@ -329,9 +322,8 @@ _EDITABLE: dict[str, Action] = {
 }
 
 
-def update_renewal(
-    db: Database,
-    actor: Actor,
+def update_renewal_in(
+    uow: UnitOfWork,
     renewal_id: int,
     *,
     expected_version: int | None = None,
@@ -343,27 +335,46 @@ def update_renewal(
         raise RuleViolation(
             f"These renewal fields cannot be edited here: {', '.join(sorted(unknown))}."
         )
+    renewal = load_renewal(uow, renewal_id)
+    owners = owners_of(renewal)
+    for name in fields:
+        uow.require(_EDITABLE[name], owners=owners)
+    uow.check_version(renewal, expected_version, f"Renewal {renewal.policy.policy_number}")
+    values = dict(fields)
+    if "next_action_owner" in values:
+        values["next_action_owner_id"] = user_id(uow, values.pop("next_action_owner"))
+    if "new_premium" in values:
+        values["new_premium"] = parse_money(values["new_premium"], "new premium")
+    changes = uow.apply(renewal, values)
+    # The card must still meet its current stage's criteria (e.g. a next action).
+    missing = stage_rules.missing_for(renewal.stage.entry_criteria, facts(uow, renewal))
+    if missing:
+        raise RuleViolation(
+            f"Renewal {renewal.policy.policy_number} is in {renewal.stage.name}, "
+            f"which needs {', '.join(missing)}; the change was not saved."
+        )
+    uow.record("renewal.update", renewal, changes)
+    return _card(uow.session, renewal)
+
+
+def open_renewal(db: Database, actor: Actor, policy_id: int, **options: Any) -> RenewalCard:
+    """Open a renewal card (one unit of work); see :func:`open_renewal_in`."""
     with unit_of_work(db, actor) as uow:
-        renewal = load_renewal(uow, renewal_id)
-        owners = owners_of(renewal)
-        for name in fields:
-            uow.require(_EDITABLE[name], owners=owners)
-        uow.check_version(renewal, expected_version, f"Renewal {renewal.policy.policy_number}")
-        values = dict(fields)
-        if "next_action_owner" in values:
-            values["next_action_owner_id"] = user_id(uow, values.pop("next_action_owner"))
-        if "new_premium" in values:
-            values["new_premium"] = parse_money(values["new_premium"], "new premium")
-        changes = uow.apply(renewal, values)
-        # The card must still meet its current stage's criteria (e.g. a next action).
-        missing = stage_rules.missing_for(renewal.stage.entry_criteria, facts(uow, renewal))
-        if missing:
-            raise RuleViolation(
-                f"Renewal {renewal.policy.policy_number} is in {renewal.stage.name}, "
-                f"which needs {', '.join(missing)}; the change was not saved."
-            )
-        uow.record("renewal.update", renewal, changes)
-        return _card(uow.session, renewal)
+        return open_renewal_in(uow, policy_id, **options)
+
+
+def move_stage(
+    db: Database, actor: Actor, renewal_id: int, stage_key: str, **options: Any
+) -> RenewalCard:
+    """Move a renewal to another stage (one unit of work); see :func:`move_stage_in`."""
+    with unit_of_work(db, actor) as uow:
+        return move_stage_in(uow, renewal_id, stage_key, **options)
+
+
+def update_renewal(db: Database, actor: Actor, renewal_id: int, **fields: Any) -> RenewalCard:
+    """Edit a renewal's card fields (one unit of work); see :func:`update_renewal_in`."""
+    with unit_of_work(db, actor) as uow:
+        return update_renewal_in(uow, renewal_id, **fields)
 
 
 def stage_keys(db: Database) -> list[str]:
