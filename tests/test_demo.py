@@ -41,15 +41,19 @@ from desktop_app.domain.stages import RenewalFacts, missing_for
 from desktop_app.errors import PermissionDenied, RuleViolation, UserFacingError
 from desktop_app.services import users
 from desktop_app.services.demo import DemoSummary, add_months, load_demo
-from desktop_app.services.unit import Actor
+from desktop_app.services.unit import TIMER_USER, Actor
 
 TODAY = date(2026, 3, 15)
 SMALL = 300
 
 
 def count(db: Database, model: Any) -> int:
+    """Rows of ``model``; for users, the people (not the timer service's own user)."""
+    query = select(func.count()).select_from(model)
+    if model is User:
+        query = query.where(User.username != TIMER_USER)
     with db.read_session() as s:
-        return s.scalar(select(func.count()).select_from(model)) or 0
+        return s.scalar(query) or 0
 
 
 @pytest.fixture

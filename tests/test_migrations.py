@@ -25,7 +25,7 @@ from desktop_app.db.engine import Database, open_database
 from desktop_app.db.models import Base, ChecklistTemplate, PipelineStage
 from desktop_app.errors import DatabaseTooNew, UserFacingError
 
-HEAD = "0001"  # update when a revision is added
+HEAD = "0002"  # update when a revision is added
 MODEL_TABLES = set(Base.metadata.tables)
 
 
@@ -102,14 +102,14 @@ def _add_user_with_account(db: Database) -> None:
         s.execute(
             text(
                 "INSERT INTO users (id, username, full_name, role, active, created_at, version)"
-                " VALUES (1, 'pat', 'Pat Producer', 'producer', :t, '2025-01-02 03:04:05', 1)"
+                " VALUES (101, 'pat', 'Pat Producer', 'producer', :t, '2025-01-02 03:04:05', 1)"
             ),
             {"t": True},
         )
         s.execute(
             text(
                 "INSERT INTO accounts (id, name, producer_id, service_tier, created_at, version)"
-                " VALUES (1, 'Acme Plumbing', 1, 'standard', '2025-01-02 03:04:05', 1)"
+                " VALUES (1, 'Acme Plumbing', 101, 'standard', '2025-01-02 03:04:05', 1)"
             )
         )
         s.commit()
@@ -236,15 +236,15 @@ def test_failed_upgrade_changes_nothing(empty_db: Database, extra_revisions) -> 
     """All pending revisions run in one transaction: a failure leaves the old schema."""
     migrate.upgrade(empty_db)
     extra_revisions(
-        "0002",
-        "0001",
+        "t1",
+        HEAD,
         """
         op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))
         op.add_column("accounts", sa.Column("nickname", sa.String(40)))
         """,
     )
-    extra_revisions("0003", "0002", 'raise RuntimeError("revision 0003 is broken")')
-    with pytest.raises(RuntimeError, match="0003 is broken"):
+    extra_revisions("t2", "t1", 'raise RuntimeError("revision t2 is broken")')
+    with pytest.raises(RuntimeError, match="t2 is broken"):
         migrate.upgrade(empty_db, backup=False)
     assert migrate.current_revision(empty_db) == HEAD
     assert "half_done" not in _tables(empty_db)
@@ -264,17 +264,17 @@ def test_sqlite_table_rebuild_of_a_referenced_table_keeps_its_rows(
     migrate.upgrade(sqlite_db)
     _add_user_with_account(sqlite_db)
     extra_revisions(
-        "0002",
-        "0001",
+        "t1",
+        HEAD,
         """
         with op.batch_alter_table("users", recreate="always") as batch_op:
             batch_op.add_column(sa.Column("nickname", sa.String(40)))
         """,
     )
     result = migrate.upgrade(sqlite_db)
-    assert result.to_revision == "0002"
-    assert _scalar(sqlite_db, "SELECT username FROM users WHERE id = 1") == "pat"
-    assert _scalar(sqlite_db, "SELECT producer_id FROM accounts WHERE id = 1") == 1
+    assert result.to_revision == "t1"
+    assert _scalar(sqlite_db, "SELECT username FROM users WHERE id = 101") == "pat"
+    assert _scalar(sqlite_db, "SELECT producer_id FROM accounts WHERE id = 1") == 101
     # every pooled connection enforces foreign keys again
     for _ in range(3):
         with sqlite_db.engine.connect() as conn:
@@ -289,11 +289,11 @@ def test_sqlite_migration_leaving_broken_references_is_undone(
 ) -> None:
     migrate.upgrade(sqlite_db)
     _add_user_with_account(sqlite_db)
-    extra_revisions("0002", "0001", 'op.execute("DELETE FROM users")')
+    extra_revisions("t1", HEAD, 'op.execute("DELETE FROM users")')
     with pytest.raises(UserFacingError, match="accounts"):
         migrate.upgrade(sqlite_db, backup=False)
     assert migrate.current_revision(sqlite_db) == HEAD
-    assert _scalar(sqlite_db, "SELECT count(*) FROM users") == 1
+    assert _scalar(sqlite_db, "SELECT count(*) FROM users WHERE username = 'pat'") == 1
 
 
 # --- backups -------------------------------------------------------------------------------
@@ -311,12 +311,12 @@ def test_upgrade_backs_up_a_sqlite_file_that_is_behind(
     migrate.upgrade(sqlite_db)
     _add_user_with_account(sqlite_db)
     extra_revisions(
-        "0002", "0001", 'op.add_column("accounts", sa.Column("nickname", sa.String(40)))'
+        "t1", HEAD, 'op.add_column("accounts", sa.Column("nickname", sa.String(40)))'
     )
 
     result = migrate.upgrade(sqlite_db)
 
-    assert (result.from_revision, result.to_revision) == (HEAD, "0002")
+    assert (result.from_revision, result.to_revision) == (HEAD, "t1")
     assert result.backup is not None
     src = sqlite_db.sqlite_path
     assert src is not None
@@ -336,7 +336,7 @@ def test_upgrade_backs_up_a_sqlite_file_that_is_behind(
 
 def test_upgrade_without_backup_when_asked(sqlite_db: Database, extra_revisions) -> None:
     migrate.upgrade(sqlite_db)
-    extra_revisions("0002", "0001", "pass")
+    extra_revisions("t1", HEAD, "pass")
     assert migrate.upgrade(sqlite_db, backup=False).backup is None
     assert migrate.backups_of(sqlite_db) == []
 
@@ -350,7 +350,7 @@ def test_old_backups_are_pruned(sqlite_db: Database, extra_revisions) -> None:
         path.write_bytes(b"")
     unrelated = src.with_name("renewal-desk.my-own-copy.sqlite3")
     unrelated.write_bytes(b"keep me")
-    extra_revisions("0002", "0001", "pass")
+    extra_revisions("t1", HEAD, "pass")
 
     result = migrate.upgrade(sqlite_db)
 
@@ -410,7 +410,7 @@ def test_no_backup_for_postgres(postgres, extra_revisions) -> None:
     name = postgres.new_database()
     db = open_database(postgres.url(name))
     try:
-        extra_revisions("0002", "0001", "pass")
+        extra_revisions("t1", HEAD, "pass")
         assert migrate.upgrade(db).backup is None
         with pytest.raises(UserFacingError, match="pg_dump"):
             migrate.backup_sqlite(db, Path("unused.sqlite3"))

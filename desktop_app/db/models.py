@@ -220,6 +220,7 @@ class Term(Base):
         CheckConstraint("premium IS NULL OR premium >= 0", name="premium_not_negative"),
         UniqueConstraint("policy_id", "start_at"),
         Index("ix_terms_policy_id_end_at", "policy_id", "end_at"),
+        Index("ix_terms_end_at", "end_at"),
     )
 
 
@@ -350,6 +351,9 @@ class AutoRenewal(Versioned, Base):
     fired_accept_at: Mapped[datetime | None] = mapped_column()
     fired_issue_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The earliest trigger still to fire while active (NULL otherwise): the timer service
+    # finds due work with one index range scan instead of reading every auto-renewal.
+    next_due_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
@@ -381,6 +385,45 @@ class AuditEvent(Base):
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     __table_args__ = (Index("ix_audit_events_object", "object_type", "object_id"),)
+
+
+class TimerFiring(Base):
+    """The ledger of the timer service: one row per piece of automatic work done.
+
+    Written in the same transaction as the work's effect. The unique key is the last line
+    of defence for "exactly once": two desktops that both think a trigger is theirs cannot
+    both commit it. ``kind`` names the work (``auto_renewal.create``, ``window``,
+    ``task_reminder``…), ``subject_id`` the row it was done for, and ``detail`` tells
+    repeated work on the same row apart (a reminder per due date).
+    """
+
+    __tablename__ = "timer_firings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[str] = mapped_column(String(80), default="")
+    fired_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    outcome: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str | None] = mapped_column(Text)
+    renewal_id: Mapped[int | None] = mapped_column(ForeignKey("renewals.id"))
+    process: Mapped[str | None] = mapped_column(String(120))
+
+    __table_args__ = (UniqueConstraint("kind", "subject_id", "detail"),)
+
+
+class Notice(Base):
+    """A reminder or flag for people: shown in the queue and as a desktop notification."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    renewal_id: Mapped[int | None] = mapped_column(ForeignKey("renewals.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(String(500))
+    read_at: Mapped[datetime | None] = mapped_column()
 
 
 class AppSetting(Base):

@@ -23,6 +23,10 @@ from desktop_app.domain.permissions import Action
 from desktop_app.errors import PermissionDenied, RuleViolation, StaleEdit, UnknownUser
 
 
+TIMER_USER = "timer-service"
+"""The inactive user the timer service acts as (created by migration 0002)."""
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who is acting, and through which door (GUI, command line, import, timer…)."""

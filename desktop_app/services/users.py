@@ -14,7 +14,7 @@ from desktop_app.db.models import AuditEvent, User
 from desktop_app.domain.enums import AuditSource, Role
 from desktop_app.domain.permissions import Action
 from desktop_app.errors import RuleViolation, UnknownUser
-from desktop_app.services.unit import Actor, jsonable, unit_of_work
+from desktop_app.services.unit import TIMER_USER, Actor, jsonable, unit_of_work
 
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,79}$")
 
@@ -53,7 +53,8 @@ def ensure_first_admin(db: Database, username: str | None = None) -> UserInfo | 
     """
     username = username or os_username()
     with db.write_session() as session:
-        if session.scalar(select(func.count()).select_from(User)):
+        people = select(func.count()).select_from(User).where(User.username != TIMER_USER)
+        if session.scalar(people):
             return None
         user = User(username=username, full_name=username, role=Role.ADMIN)
         session.add(user)
