@@ -22,7 +22,6 @@ from desktop_app.domain.enums import AuditSource, Role
 from desktop_app.domain.permissions import Action
 from desktop_app.errors import PermissionDenied, RuleViolation, StaleEdit, UnknownUser
 
-
 TIMER_USER = "timer-service"
 """The inactive user the timer service acts as (created by migration 0002)."""
 
