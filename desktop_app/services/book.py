@@ -14,6 +14,7 @@ from desktop_app.db.models import Account, AutoRenewalPlan, Policy, Term, User
 from desktop_app.domain.enums import LINES_OF_BUSINESS, ServiceTier
 from desktop_app.domain.permissions import Action
 from desktop_app.errors import NotFound, RuleViolation, UnknownUser
+from desktop_app.services import auto_renewals
 from desktop_app.services.unit import Actor, UnitOfWork, unit_of_work
 
 
@@ -170,6 +171,8 @@ def add_policy_in(
             "premium": [None, amount],
         },
     )
+    # An account on an auto-renewal plan gets an auto-renewal on the new term.
+    auto_renewals.ensure_for_latest_term_in(uow, policy)
     return PolicyInfo(
         policy.id, policy.version, account_id, policy_number, carrier, lob, start, end, amount
     )

@@ -29,6 +29,7 @@ from desktop_app.domain.enums import (
 )
 from desktop_app.domain.permissions import Action
 from desktop_app.errors import NotFound, RuleViolation
+from desktop_app.services import auto_renewals
 from desktop_app.services.book import parse_money, user_id
 from desktop_app.services.unit import Actor, UnitOfWork, read_only, unit_of_work
 
@@ -306,6 +307,8 @@ def move_stage_in(
     renewal.stage = target
     changes["stage"] = [current.key, target.key]
     uow.record("renewal.move", renewal, changes)
+    # A decision that ends the transaction stops the auto-renewal managing it.
+    auto_renewals.terminate_managing_in(uow, renewal)
     return _card(uow.session, renewal)
 
 
