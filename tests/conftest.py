@@ -34,6 +34,8 @@ def _isolated_user_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     monkeypatch.setenv("RENEWAL_DESK_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("RENEWAL_DESK_DATABASE_URL", raising=False)
     monkeypatch.delenv("RENEWAL_DESK_PLUGINS", raising=False)
+    # Windows opened by tests do not tick on their own; tests of the timer host turn it on.
+    monkeypatch.setenv("RENEWAL_DESK_TIMER", "off")
     previous = keyring.get_keyring()
     keyring.set_keyring(MemoryKeyring())
     yield

@@ -1368,6 +1368,12 @@ class _Book:
         created: datetime,
     ) -> None:
         triggers = _triggers(plan.spec, end)
+        pending = [
+            moment
+            for event, moment in triggers.items()
+            if moment is not None and fired.get(event) is None
+        ]
+        next_due = min(pending) if pending and state is AutoRenewalState.ACTIVE else None
         self.rows["auto_renewals"].append(
             {
                 "id": self._take_id("auto_renewals"),
@@ -1385,6 +1391,7 @@ class _Book:
                 "fired_accept_at": fired.get("accept"),
                 "fired_issue_at": fired.get("issue"),
                 "last_error": error,
+                "next_due_at": next_due,
                 "created_at": created,
                 "version": 1,
             }

@@ -14,6 +14,7 @@ from desktop_app.ui.executor import DatabaseExecutor
 from desktop_app.ui.home import HomePage
 from desktop_app.ui.session import DeskSession
 from desktop_app.ui.startup import OPENING, StartupPage
+from desktop_app.ui.timer_host import TimerHost, timer_enabled
 
 DEFAULT_SIZE = (1120, 760)
 SETTINGS_FILE = "window.ini"
@@ -47,6 +48,7 @@ class MainWindow(QMainWindow):
         self.executor = executor
         self.settings = settings or window_settings()
         self.session: DeskSession | None = None
+        self.timer_host: TimerHost | None = None
         self.setWindowTitle(APP_NAME)
         self.setWindowIcon(app_icon())
         self.setObjectName("mainWindow")
@@ -93,6 +95,9 @@ class MainWindow(QMainWindow):
         self.database_label.setAccessibleName("Database")
         self.user_label = QLabel("")
         self.user_label.setAccessibleName("Signed-in user")
+        self.timer_label = QLabel("")
+        self.timer_label.setAccessibleName("Timer service")
+        status.addPermanentWidget(self.timer_label)
         status.addPermanentWidget(self.database_label)
         status.addPermanentWidget(self.user_label)
 
@@ -114,11 +119,29 @@ class MainWindow(QMainWindow):
         self.user_label.setText(f"Signed in as {session.user_label}")
         self.home.set_session(session)
         self.pages.setCurrentWidget(self.home)
+        self._start_timer(session)
         if session.backup is not None:
             self.show_status(
                 f"The database was upgraded; a backup of it was saved as {session.backup}.",
                 timeout_ms=15_000,
             )
+
+    def _start_timer(self, session: DeskSession) -> None:
+        """Run the timer service here, unless this desktop was told not to (an office
+        that runs ``renewal-desk scheduler run`` on one always-on machine)."""
+        if self.timer_host is not None:
+            self.timer_host.stop()
+            self.timer_host = None
+        if not timer_enabled():
+            self.timer_label.setText("Timer service: off on this desktop")
+            return
+        self.timer_host = TimerHost(session.db, views=self.executor, parent=self)
+        self.timer_host.state_changed.connect(self._show_timer_state)
+        self.timer_host.start()
+
+    def _show_timer_state(self, text: str) -> None:
+        self.timer_label.setText(text if len(text) <= 90 else text[:87] + "…")
+        self.timer_label.setToolTip(text)
 
     def show_status(self, text: str, timeout_ms: int = 10_000) -> None:
         self.statusBar().showMessage(text, timeout_ms)
@@ -163,6 +186,9 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_geometry()
+        if self.timer_host is not None:
+            self.timer_host.stop()
+            self.timer_host = None
         super().closeEvent(event)
 
     @property
