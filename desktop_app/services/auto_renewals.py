@@ -358,7 +358,7 @@ def create_for_term_in(
         transaction_type=kind,
         new_term_months=months,
     )
-    # An open renewal of the term made before the auto-renewal is adopted at once.
+    # An open renewal of the term is adopted when the create trigger fires (engine.timer).
     ar.next_due_at = next_due(facts_of(ar))
     session.add(ar)
     session.flush()

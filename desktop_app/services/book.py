@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from desktop_app.db.engine import Database
-from desktop_app.db.models import Account, AutoRenewalPlan, Policy, Term, User
+from desktop_app.db.models import Account, Policy, Term, User
 from desktop_app.domain.enums import LINES_OF_BUSINESS, ServiceTier
 from desktop_app.domain.permissions import Action
 from desktop_app.errors import NotFound, RuleViolation, UnknownUser
@@ -82,9 +82,7 @@ def create_account_in(
     uow.require(Action.ACCOUNT_EDIT, owners={"producer": producer_id, "csr": csr_id})
     plan_id = None
     if plan:
-        plan_id = uow.session.scalar(select(AutoRenewalPlan.id).where(AutoRenewalPlan.name == plan))
-        if plan_id is None:
-            raise NotFound(f"There is no auto-renewal plan named '{plan}'.")
+        plan_id = auto_renewals.plan_named(uow.session, plan).id
     account = Account(
         name=name,
         producer_id=producer_id,
