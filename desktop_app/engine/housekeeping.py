@@ -5,7 +5,8 @@ whichever desktop gets there first (a ledger row claims the slot):
 
 * **renewal window**: a renewal card for every active policy whose latest term ends
   within its line's window ("X days out", :func:`desktop_app.services.agency.window_days`)
-  and that has no renewal of that term yet;
+  and that has no renewal of that term yet — unless an active auto-renewal's create
+  trigger is still to open it (on a plan, the card appears at the plan's create time);
 * **task reminders**: a notice to the owner of each open task due today or overdue (once
   per task and due date);
 * **document reminders**: a notice for each required document still missing within 30
@@ -28,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from desktop_app.db.engine import Database
 from desktop_app.db.models import (
     Account,
+    AutoRenewal,
     DocumentRequirement,
     Notice,
     PipelineStage,
@@ -38,6 +40,7 @@ from desktop_app.db.models import (
     TimerFiring,
 )
 from desktop_app.domain.enums import (
+    AutoRenewalState,
     DocumentStatus,
     PolicyStatus,
     StageKind,
@@ -139,6 +142,14 @@ def _window_cards(uow: Any, now: datetime, tz: Any) -> list[dict[str, Any]]:
                 Term.end_at <= horizon,
                 ~exists().where(Renewal.term_id == Term.id),
                 ~exists().where(TimerFiring.kind == "window", TimerFiring.subject_id == Term.id),
+                # An active auto-renewal with a create trigger opens the card itself (maybe
+                # right now, in another desktop's uncommitted batch): never a second card.
+                ~exists().where(
+                    AutoRenewal.term_id == Term.id,
+                    AutoRenewal.state == AutoRenewalState.ACTIVE,
+                    AutoRenewal.create_time.is_not(None),
+                    AutoRenewal.fired_create_at.is_(None),
+                ),
             )
             .order_by(Term.end_at)
             .limit(LIMIT_PER_CHORE)

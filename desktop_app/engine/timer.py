@@ -40,6 +40,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from desktop_app.db.engine import Database
 from desktop_app.db.models import AutoRenewal, Notice, Policy, Renewal, Term, TimerFiring, User
@@ -58,6 +59,7 @@ log = logging.getLogger("renewal_desk.timer")
 BATCH_SQLITE = 50
 BATCH_POSTGRES = 100
 HOUSEKEEPING_MINUTES = 15
+SQLITE_PAUSE_SECONDS = 0.02
 
 _TIME = {e: getattr(AutoRenewal, f"{e.value}_time") for e in TriggerEvent}
 _FIRED = {e: getattr(AutoRenewal, f"fired_{e.value}_at") for e in TriggerEvent}
@@ -141,10 +143,16 @@ def _fire_due(
     size = batch_size or (BATCH_SQLITE if db.is_sqlite else BATCH_POSTGRES)
     label = process_label()
     skip: set[int] = set()  # rows this tick already handled but left due (errors)
+    batches = 0
     while not should_stop():
+        if batches and db.is_sqlite:
+            # Let other desktops' waiting writes in between batches (SQLite has one
+            # writer at a time; a long backlog must not starve their saves).
+            time.sleep(SQLITE_PAUSE_SECONDS)
+        batches += 1
         with db.write_session() as session:
             query = (
-                select(AutoRenewal.id)
+                select(AutoRenewal.id, *_TIME.values(), *_FIRED.values())
                 .where(AutoRenewal.next_due_at <= now)
                 .order_by(AutoRenewal.next_due_at, AutoRenewal.id)
                 .limit(size)
@@ -153,14 +161,18 @@ def _fire_due(
                 query = query.where(AutoRenewal.id.not_in(skip))
             if not db.is_sqlite:
                 query = query.with_for_update(skip_locked=True)
-            ids = list(session.scalars(query))
-            if not ids:
+            rows = session.execute(query).all()
+            if not rows:
                 return
             uow = _timer_uow(session)
             tz = agency.time_zone(session)
-            for ar_id in ids:
+            for row in rows:
+                ar_id = row[0]
                 skip.add(ar_id)
-                for event in TriggerEvent:
+                times, fired = row[1:4], row[4:7]
+                for event, moment, done in zip(TriggerEvent, times, fired, strict=True):
+                    if moment is None or moment > now or done is not None:
+                        continue  # not due (the claim would refuse it anyway)
                     outcome = _fire_event(uow, ar_id, event, now, tz, plugin_set, label)
                     if outcome is None:
                         continue
@@ -228,7 +240,9 @@ def _ask_plugins(
         try:
             rules.validate_plugin_answer(answer)
         except InvalidPluginAnswer as exc:
-            raise plugin_mod.PluginFailed(f"{exc} (plugin {plugin.name})") from None
+            raise plugin_mod.PluginFailed(
+                f"{exc.message.rstrip('.')} (plugin {plugin.name})."
+            ) from None
         if answer:
             answered.append((plugin.name, dict(answer)))
         merged.update(answer)
@@ -255,7 +269,10 @@ def _fire_event(
         assert ar is not None
         policy = session.get(Policy, ar.policy_id)
         assert policy is not None
-        before = dataclasses.replace(ars.facts_of(ar), **{f"fired_{event.value}_at": None})
+        # The claim wrote fired_<event>_at behind the ORM's back; tell the ORM the row had
+        # none, so storing the outcome writes (and audits) the firing like any change.
+        set_committed_value(ar, f"fired_{event.value}_at", None)
+        before = ars.facts_of(ar)
         entry: dict[str, Any] = {
             "auto_renewal_id": ar.id,
             "policy_number": policy.policy_number,
@@ -289,6 +306,13 @@ def _fire_event(
         for name, given in answered:
             _plugin_activity(uow, ar, renewal, name, event, given)
         ars.store(uow, ar, final, f"auto_renewal.fire_{event.value}")
+        if not outcome.mark_fired:  # the event stays pending: undo the claim
+            session.execute(
+                update(AutoRenewal)
+                .where(AutoRenewal.id == ar.id)
+                .values({_FIRED[event]: None})
+                .execution_options(synchronize_session=False)
+            )
         if outcome.mark_fired:
             session.add(
                 TimerFiring(
@@ -356,6 +380,7 @@ def _act(
             .limit(1)
         )
         if existing is not None:
+            ars.prepare_adopted_in(uow, existing, after)
             return dataclasses.replace(after, renewal_id=existing.id), "adopted", existing
         term = session.get(Term, ar.term_id)
         assert term is not None

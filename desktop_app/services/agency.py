@@ -65,8 +65,21 @@ def zone_named(name: str) -> ZoneInfo:
         ) from None
 
 
+def per_transaction(session: Session, key: object, load: Any) -> Any:
+    """``load()`` once per session: agency-wide rows (stages, templates, the time zone) do
+    not change inside one transaction, and the timer service asks for them per renewal."""
+    cache = session.info.setdefault("renewal_desk_cache", {})
+    if key not in cache:
+        cache[key] = load()
+    return cache[key]
+
+
 def time_zone(session: Session) -> ZoneInfo:
     """The agency's time zone (UTC until an admin sets it)."""
+    return per_transaction(session, TIME_ZONE_KEY, lambda: _time_zone(session))
+
+
+def _time_zone(session: Session) -> ZoneInfo:
     name = _get(session, TIME_ZONE_KEY)
     if not name:
         return ZoneInfo(DEFAULT_TIME_ZONE)

@@ -20,9 +20,9 @@ from desktop_app.db.engine import Database
 from desktop_app.db.models import Account, AutoRenewal, AutoRenewalPlan, Policy, Renewal, Term
 from desktop_app.domain import auto_renewal as rules
 from desktop_app.domain.auto_renewal import KEEP, AutoRenewalFacts, Keep, TriggerEvent
-from desktop_app.domain.enums import AutoRenewalState, PolicyStatus
+from desktop_app.domain.enums import AutoRenewalState, PolicyStatus, TransactionState
 from desktop_app.domain.permissions import Action
-from desktop_app.domain.transactions import ENDING_STATES, RuleRefused
+from desktop_app.domain.transactions import ENDING_STATES, RuleRefused, months_later
 from desktop_app.errors import NotFound, RuleViolation
 from desktop_app.services import agency
 from desktop_app.services.unit import Actor, UnitOfWork, read_only, unit_of_work
@@ -441,6 +441,24 @@ def find_account(session: Session, ref: str) -> Account:
     return matches[0]
 
 
+def prepare_adopted_in(uow: UnitOfWork, renewal: Renewal, facts: AutoRenewalFacts) -> None:
+    """Give a renewal an auto-renewal takes over what the engine gives its own renewals
+    and the card may lack (a pipeline card opened by hand has no transaction yet): the new
+    term's end (term end + the auto-renewal's months), the expiring premium as the new
+    premium, the transaction type. Fields a person already filled in are kept."""
+    term = uow.session.get(Term, renewal.term_id)
+    assert term is not None
+    fields: dict[str, Any] = {}
+    if renewal.new_end_at is None:
+        tz = agency.time_zone(uow.session)
+        fields["new_end_at"] = months_later(term.end_at, facts.new_term_months, tz)
+    if renewal.new_premium is None and term.premium is not None:
+        fields["new_premium"] = term.premium
+    if renewal.transaction_state is TransactionState.DRAFT:
+        fields["transaction_type"] = facts.transaction_type
+    uow.update(renewal, fields, "renewal.adopt")
+
+
 def terminate_managing_in(uow: UnitOfWork, renewal: Renewal) -> None:
     """The auto-renewal managing ``renewal`` stops for good when the renewal has ended
     without a new term (discarded, rejected, refused or invalidated)."""
@@ -597,5 +615,6 @@ def update(
                     "auto-renewal can only take over an open renewal."
                 )
             after = dataclasses.replace(after, renewal_id=renewal.id)
+            prepare_adopted_in(uow, renewal, after)
         store(uow, ar, after, "auto_renewal.update")
         return _info(uow.session, ar)

@@ -117,6 +117,10 @@ def _now(now: datetime | None) -> datetime:
 
 
 def _stages(session: Session) -> list[PipelineStage]:
+    return agency.per_transaction(session, "stages", lambda: _load_stages(session))
+
+
+def _load_stages(session: Session) -> list[PipelineStage]:
     return list(
         session.scalars(
             select(PipelineStage)
@@ -176,10 +180,16 @@ def _first_owner(account: Account, actor_id: int | None) -> int | None:
 
 
 def _checklist(uow: UnitOfWork, renewal: Renewal, line_of_business: str) -> None:
-    templates = uow.session.scalars(
-        select(ChecklistTemplate)
-        .where(ChecklistTemplate.line_of_business == line_of_business)
-        .order_by(ChecklistTemplate.position)
+    templates = agency.per_transaction(
+        uow.session,
+        ("checklist", line_of_business),
+        lambda: list(
+            uow.session.scalars(
+                select(ChecklistTemplate)
+                .where(ChecklistTemplate.line_of_business == line_of_business)
+                .order_by(ChecklistTemplate.position)
+            )
+        ),
     )
     for t in templates:
         uow.session.add(
