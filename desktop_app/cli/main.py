@@ -87,7 +87,7 @@ def _command_modules() -> list[Any]:
 
 
 # Command groups that live in their own module (kept apart so each stays readable).
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["export_cmd", "import_cmd", "book_cmds", "scheduler_cmd"]
 
 
 def _positive_int(text: str) -> int:
@@ -228,6 +228,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         return run_gui(args.database_url, args.as_user)
     log_file = setup_logging()
     try:
+        if args.command == "import":
+            from desktop_app.excel.reader import check_safe_xml
+
+            check_safe_xml()
         return COMMANDS[args.command](args)
     except UserFacingError as exc:
         print(f"renewal-desk: {exc.message}", file=sys.stderr)

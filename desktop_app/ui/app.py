@@ -164,6 +164,13 @@ def run_gui(database_url: str | None, as_user: str | None, argv: list[str] | Non
             f"Renewal Desk stopped unexpectedly last time; details are in {files.previous_crash}.",
             timeout_ms=30_000,
         )
+    from desktop_app.errors import UserFacingError
+    from desktop_app.excel.reader import check_safe_xml
+
+    try:
+        check_safe_xml()
+    except UserFacingError as exc:  # said once, plainly; imports refuse on their own too
+        launcher.window.show_status(exc.message, timeout_ms=60_000)
     app.aboutToQuit.connect(launcher.close)
     try:
         return int(app.exec())

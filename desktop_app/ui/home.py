@@ -35,7 +35,7 @@ from desktop_app.ui.session import DeskSession
 
 DEMO_POLICIES = 5000
 DEMO_SEED = 1
-IMPORT_LATER = "Excel import arrives in a later version"
+IMPORT_NOTE = "Excel workbooks (.xlsx, .xlsm) and CSV files; you see a preview first."
 DEMO_NOTE = "It loads in the background; you can cancel it."
 DEMO_CHANGES = frozenset(
     {
@@ -77,7 +77,7 @@ def _card() -> QFrame:
 
 
 class FirstRunPanel(QWidget):
-    """An empty book: load demo data, or (later) import the agency's Excel list."""
+    """An empty book: load demo data, or import the agency's Excel list."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -120,10 +120,8 @@ class FirstRunPanel(QWidget):
         )
         self.import_button = QPushButton("Import an Excel list")
         self.import_button.setAccessibleName("Import an Excel list")
-        self.import_button.setEnabled(False)
-        self.import_button.setToolTip(IMPORT_LATER)
-        self.import_button.setAccessibleDescription(IMPORT_LATER + ".")
-        import_note = _label(IMPORT_LATER + ".", role="muted", wrap=True)
+        self.import_button.setEnabled(False)  # until a role that may import signs in
+        self.import_note = import_note = _label(IMPORT_NOTE, role="muted", wrap=True)
         import_card = self._choice(
             "Bring in your book",
             "Import the policy list you export from your management system, as it is: "
@@ -193,6 +191,12 @@ class FirstRunPanel(QWidget):
         self.demo_button.setAccessibleDescription("" if allowed else reason)
         self.demo_note.setText(DEMO_NOTE if allowed else reason)
         theme.set_role(self.demo_note, "muted")
+
+    def allow_import(self, allowed: bool, reason: str = "") -> None:
+        self.import_button.setEnabled(allowed)
+        self.import_button.setToolTip("" if allowed else reason)
+        self.import_button.setAccessibleDescription("" if allowed else reason)
+        self.import_note.setText(IMPORT_NOTE if allowed else reason)
 
     def set_loading(self, loading: bool) -> None:
         self.progress_row.setVisible(loading)
@@ -343,6 +347,8 @@ class HomePage(QWidget):
     """The demo summary, or a :class:`Failure`."""
     message = Signal(str)
     """A short line for the status bar."""
+    import_requested = Signal()
+    """The first-run page's "Import an Excel list" button was pressed."""
 
     def __init__(self, executor: DatabaseExecutor, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -368,6 +374,7 @@ class HomePage(QWidget):
 
         self.first_run.demo_button.clicked.connect(self.load_demo)
         self.first_run.cancel_button.clicked.connect(self.cancel_demo)
+        self.first_run.import_button.clicked.connect(self.import_requested)
         self.overview.refresh_requested.connect(self.refresh)
         executor.changed.connect(self._on_changed)
 
@@ -388,6 +395,9 @@ class HomePage(QWidget):
             self.first_run.allow_demo(True)
         else:
             self.first_run.allow_demo(False, permissions.refusal(role, Action.DEMO_LOAD))
+        self.first_run.allow_import(
+            session.may(Action.IMPORT_RUN), session.refusal(Action.IMPORT_RUN)
+        )
         self.stack.setCurrentWidget(self.loading)
         self.refresh()
 

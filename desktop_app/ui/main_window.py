@@ -10,8 +10,11 @@ from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QIcon, QKeySequ
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QStackedWidget, QWidget
 
 from desktop_app import APP_NAME, __version__, paths
+from desktop_app.domain.permissions import Action
 from desktop_app.ui.executor import DatabaseExecutor
+from desktop_app.ui.export_actions import ExportActions
 from desktop_app.ui.home import HomePage
+from desktop_app.ui.import_wizard import ImportWizard, finished_sentence
 from desktop_app.ui.session import DeskSession
 from desktop_app.ui.startup import OPENING, StartupPage
 from desktop_app.ui.timer_host import TimerHost, timer_enabled
@@ -49,6 +52,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or window_settings()
         self.session: DeskSession | None = None
         self.timer_host: TimerHost | None = None
+        self.import_wizard: ImportWizard | None = None
         self.setWindowTitle(APP_NAME)
         self.setWindowIcon(app_icon())
         self.setObjectName("mainWindow")
@@ -67,6 +71,7 @@ class MainWindow(QMainWindow):
         self.startup.retry_requested.connect(self.retry_requested)
         self.startup.quit_requested.connect(self.close)
         self.home.message.connect(self.show_status)
+        self.home.import_requested.connect(self.open_import_wizard)
         executor.failed.connect(self.show_status)
         self._restore_geometry()
 
@@ -75,6 +80,16 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
+        file_menu.setToolTipsVisible(True)
+        self.import_action = QAction("&Import an Excel list…", self)
+        self.import_action.setShortcuts([QKeySequence("Ctrl+I")])
+        self.import_action.setStatusTip("Import an expiration list or an edited renewal list")
+        self.import_action.setEnabled(False)  # until a role that may import signs in
+        self.import_action.triggered.connect(self.open_import_wizard)
+        file_menu.addAction(self.import_action)
+        self.exports = ExportActions(self, self.executor)
+        file_menu.addMenu(self.exports.menu)
+        file_menu.addSeparator()
         self.quit_action = QAction("&Quit", self)
         self.quit_action.setShortcuts([QKeySequence("Ctrl+Q")])
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
@@ -118,6 +133,12 @@ class MainWindow(QMainWindow):
         self.database_label.setToolTip(description)
         self.user_label.setText(f"Signed in as {session.user_label}")
         self.home.set_session(session)
+        allowed = session.may(Action.IMPORT_RUN)
+        self.import_action.setEnabled(allowed)
+        self.import_action.setToolTip(
+            "Import an Excel list (Ctrl+I)" if allowed else session.refusal(Action.IMPORT_RUN)
+        )
+        self.exports.set_session(session)
         self.pages.setCurrentWidget(self.home)
         self._start_timer(session)
         if session.backup is not None:
@@ -147,6 +168,21 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, timeout_ms)
 
     # --- actions ---------------------------------------------------------------------
+
+    def open_import_wizard(self) -> ImportWizard | None:
+        """Show the import wizard (the one already open, if any)."""
+        if self.session is None or not self.session.may(Action.IMPORT_RUN):
+            return None
+        wizard = self.import_wizard
+        if wizard is None or not wizard.isVisible():
+            if wizard is not None:
+                wizard.deleteLater()
+            wizard = ImportWizard(self.executor, self.session, self)
+            wizard.imported.connect(lambda result: self.show_status(finished_sentence(result)))
+            self.import_wizard = wizard
+            wizard.open()
+        wizard.activateWindow()
+        return wizard
 
     def about_text(self) -> str:
         lines = [

@@ -4,7 +4,9 @@
 
 Without a URL, a new SQLite file in a temporary folder is used, with a first admin named
 "admin". The first picture is the home screen of the empty database; then demo data is
-loaded through the window's own button and the overview is rendered.
+loaded through the window's own button and the overview is rendered. Last, the import
+wizard is driven on a sample expiration list (see :func:`sample_list`) up to its mapping
+page and its preview, which are rendered too; nothing is imported.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ def render_screens(
     dark: bool = False,
 ) -> list[Path]:
     """Render ``home-empty.png`` (the first-run screen; the database should have no
-    policies) and ``home-overview.png`` (after loading demo data) into ``out_dir``."""
+    policies), ``home-overview.png`` (after loading demo data), and the import wizard's
+    ``import-mapping.png`` and ``import-preview.png`` into ``out_dir``."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import Qt
 
@@ -79,6 +82,7 @@ def render_screens(
         path = out / "home-overview.png"
         _save(app, window, path)
         written.append(path)
+        written.extend(_render_import_wizard(app, window, out))
     finally:
         home.DEMO_POLICIES = saved_policies
         window.close()
@@ -88,9 +92,99 @@ def render_screens(
     return written
 
 
+def _render_import_wizard(app: object, window: object, out: Path) -> list[Path]:
+    """Drive the import wizard on :func:`sample_list` to its mapping page and its preview."""
+    from desktop_app.ui.import_wizard import ImportWizard
+
+    written: list[Path] = []
+    with tempfile.TemporaryDirectory(prefix="renewal-desk-sample-") as tmp:
+        sample = sample_list(Path(tmp) / "Expiration list Q1 2027.xlsx")
+        wizard = window.open_import_wizard()  # type: ignore[attr-defined]
+        if wizard is None:
+            return written
+        try:
+            wizard.file_page.path.setText(str(sample))
+            wizard.next()
+            _wait(app, lambda: wizard.currentId() == ImportWizard.SHEET, 60, "the sheets")
+            wizard.sheet_page.select("Expiring")
+            wizard.next()
+            _wait(app, lambda: wizard.mapping_page.step is not None, 60, "the mapping")
+            path = out / "import-mapping.png"
+            _save(app, wizard, path)
+            written.append(path)
+            wizard.next()
+            _wait(app, lambda: wizard.preview_page.result is not None, 120, "the preview")
+            path = out / "import-preview.png"
+            _save(app, wizard, path)
+            written.append(path)
+        finally:
+            wizard.reject()
+            _wait(app, lambda: not wizard.busy, 60, "the wizard to stop")
+            wizard.deleteLater()
+    return written
+
+
+def sample_list(path: Path) -> Path:
+    """An expiration list as an agency system exports it, for the wizard's pictures: a
+    title line, synonyms (one only partly matching), text dates and money, a bad date, a
+    policy listed twice, a blank row and a subtotal."""
+    from datetime import datetime
+
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    notes = wb.active
+    notes.title = "Read me"
+    notes["A1"] = "Policies expiring 01/01/2027 to 03/31/2027, exported from the agency system."
+    ws = wb.create_sheet("Expiring")
+    ws["A1"] = "Expiration List — 01/01/2027 to 03/31/2027"
+    ws.merge_cells("A1:H1")
+    ws.append([])
+    ws.append(
+        [
+            "Pol No",
+            "Named Insured",
+            "Writing Company",
+            "LOB",
+            "Eff Date",
+            "Policy Expiration (mm/dd/yyyy)",
+            "Annual Premium",
+            "Home Office",
+        ]
+    )
+    rows = [
+        (
+            "WC-204118",
+            "Harbor Bakery LLC",
+            "The Hartford",
+            "WORK",
+            "1/5/2026",
+            "1/5/2027",
+            "$12,400.00",
+        ),
+        ("BOP-0077", "Blue Fin Cafe", "Travelers", "BOP", "1/20/2026", "Jan 20, 2027", "2,310.50"),
+        ("CA-99120", "Blue Fin Cafe", "Travelers", "CAUTO", "2/1/2026", "13/45/2027", "4,980"),
+        ("GL-55310", "Cedar Dental Group", "Zurich", "CGL", "2/3/2026", "02-03-27", "$3,150.00"),
+        ("BOP-0077", "Blue Fin Cafe", "Travelers", "BOP", "1/20/2026", "2027-01-20", "2,310.50"),
+        None,
+        ("HO-7781234", "Maria Alvarez", "Safeco", "HOME", "2/14/2026", "2/14/2027", "1,842.00"),
+        ("PA-3320981", "Maria Alvarez", "Safeco", "AUTOP", "2/14/2026", "2/14/2027", "2,106.00"),
+        ("PROP-4410", "Northgate Storage", "Chubb", "PROP", "3/1/2026", "3/1/2027", "(1,200.00)"),
+        ("UMB-2219", "Northgate Storage", "Chubb", "Umbrella", "3/1/2026", "3/1/2027", "950"),
+        ("PL-88120", "Orchard Law PC", "CNA", "PL", "3/15/2026", datetime(2027, 3, 15), 6200),
+        ("CGL-11902", "Pine Street Auto", "Nationwide", "CGL", "3/20/2026", "3/20/2027", "8,450"),
+    ]
+    for row in rows:
+        ws.append([*row, "Main Street"] if row else [])
+    ws.append([None, "Subtotal", None, None, None, None, 45498.5])
+    wb.save(path)
+    return path
+
+
 def _save(app: object, window: object, path: Path) -> None:
     app.processEvents()  # type: ignore[attr-defined]
-    window.statusBar().clearMessage()  # type: ignore[attr-defined]
+    if hasattr(window, "statusBar"):
+        window.statusBar().clearMessage()
     app.processEvents()  # type: ignore[attr-defined]
     if not window.grab().save(str(path)):  # type: ignore[attr-defined]
         raise OSError(f"could not write {path}")

@@ -213,7 +213,7 @@ def test_unknown_plan_and_account_say_so(cli, db):
     cli.ok("plan", "add", "Standard")
     before = dump_database(db)
     assert cli.refused("account", "add", "Acme", "--plan", "Gold") == (
-        "There is no auto-renewal plan named 'Gold'."
+        "There is no auto-renewal plan named 'Gold'; the plans are Standard."
     )
     cli.ok("account", "add", "Acme")
     before = dump_database(db)

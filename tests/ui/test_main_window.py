@@ -46,8 +46,8 @@ def test_a_fresh_database_offers_the_first_steps(qtbot: QtBot, open_window: Open
     assert panel.demo_button.isVisible() and panel.demo_button.isEnabled()
     assert panel.demo_button.text() == "Load demo data"
     assert panel.demo_button.accessibleName() == "Load demo data"
-    assert panel.import_button.isVisible() and not panel.import_button.isEnabled()
-    assert panel.import_button.toolTip() == "Excel import arrives in a later version"
+    assert panel.import_button.isVisible() and panel.import_button.isEnabled()
+    assert panel.import_button.toolTip() == ""
     assert not panel.progress_row.isVisible()
     assert window.database_label.text() == launcher.session.db.describe()
     assert window.user_label.text() == "Signed in as admin (Admin)"

@@ -1,4 +1,4 @@
-"""The screenshot script renders both home screens offscreen."""
+"""The screenshot script renders both home screens and two import wizard pages offscreen."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from PySide6.QtGui import QImage
 from desktop_app.db.engine import open_database
 from desktop_app.services.overview import book_overview
 from desktop_app.ui import home
+from desktop_app.ui.import_wizard import WIZARD_SIZE
 from desktop_app.ui.screenshots import _fresh_sqlite, render_screens
 
 
@@ -17,14 +18,21 @@ def test_render_screens(qapp, tmp_path: Path, small_demo: int) -> None:  # type:
     written = render_screens(
         tmp_path / "out", url, as_user="admin", demo_policies=25, size=(1000, 700)
     )
-    assert [p.name for p in written] == ["home-empty.png", "home-overview.png"]
+    assert [p.name for p in written] == [
+        "home-empty.png",
+        "home-overview.png",
+        "import-mapping.png",
+        "import-preview.png",
+    ]
+    sizes = {"import-mapping.png": WIZARD_SIZE, "import-preview.png": WIZARD_SIZE}
     for path in written:
         image = QImage(str(path))
         assert not image.isNull()
-        assert (image.width(), image.height()) == (1000, 700)
+        assert (image.width(), image.height()) == sizes.get(path.name, (1000, 700))
     db = open_database(url)
     try:
-        assert book_overview(db).policies == 25  # loaded through the window's own button
+        # loaded through the window's own button; the wizard was only taken to its preview
+        assert book_overview(db).policies == 25
     finally:
         db.dispose()
     assert small_demo == home.DEMO_POLICIES  # put back afterwards
