@@ -310,9 +310,7 @@ def test_upgrade_backs_up_a_sqlite_file_that_is_behind(
 ) -> None:
     migrate.upgrade(sqlite_db)
     _add_user_with_account(sqlite_db)
-    extra_revisions(
-        "t1", HEAD, 'op.add_column("accounts", sa.Column("nickname", sa.String(40)))'
-    )
+    extra_revisions("t1", HEAD, 'op.add_column("accounts", sa.Column("nickname", sa.String(40)))')
 
     result = migrate.upgrade(sqlite_db)
 
