@@ -30,6 +30,7 @@ from desktop_app.domain.enums import (
 from desktop_app.domain.permissions import Action
 from desktop_app.errors import NotFound, RuleViolation
 from desktop_app.services import auto_renewals
+from desktop_app.services.agency import per_transaction
 from desktop_app.services.book import parse_money, user_id
 from desktop_app.services.unit import Actor, UnitOfWork, read_only, unit_of_work
 
@@ -202,20 +203,7 @@ def open_renewal_in(
     missing = stage_rules.missing_for(first.entry_criteria, facts(uow, renewal))
     if missing:
         raise RuleViolation(stage_rules.refusal_message(first.name, missing))
-    templates = uow.session.scalars(
-        select(ChecklistTemplate)
-        .where(ChecklistTemplate.line_of_business == policy.line_of_business)
-        .order_by(ChecklistTemplate.position)
-    )
-    for t in templates:
-        uow.session.add(
-            DocumentRequirement(
-                renewal_id=renewal.id,
-                document_type=t.document_type,
-                required=t.required,
-                access_level=t.access_level,
-            )
-        )
+    add_checklist_in(uow, renewal, policy.line_of_business)
     uow.audit(
         "renewal.create",
         "renewals",
@@ -228,6 +216,30 @@ def open_renewal_in(
     )
     uow.session.flush()
     return _card(uow.session, renewal)
+
+
+def add_checklist_in(uow: UnitOfWork, renewal: Renewal, line_of_business: str) -> None:
+    """The line of business's document checklist, copied onto a new renewal."""
+    templates = per_transaction(
+        uow.session,
+        ("checklist", line_of_business),
+        lambda: list(
+            uow.session.scalars(
+                select(ChecklistTemplate)
+                .where(ChecklistTemplate.line_of_business == line_of_business)
+                .order_by(ChecklistTemplate.position)
+            )
+        ),
+    )
+    for t in templates:
+        uow.session.add(
+            DocumentRequirement(
+                renewal_id=renewal.id,
+                document_type=t.document_type,
+                required=t.required,
+                access_level=t.access_level,
+            )
+        )
 
 
 def get_renewal(db: Database, actor: Actor, renewal_id: int) -> RenewalCard:

@@ -26,8 +26,6 @@ from desktop_app.db.models import (
     Account,
     AutoRenewal,
     AutoRenewalPlan,
-    ChecklistTemplate,
-    DocumentRequirement,
     PipelineStage,
     Policy,
     Renewal,
@@ -48,8 +46,8 @@ from desktop_app.domain.transactions import RuleRefused
 from desktop_app.errors import NotFound, RuleViolation
 from desktop_app.services import agency
 from desktop_app.services import auto_renewals as ars
+from desktop_app.services.renewals import add_checklist_in, load_renewal, owners_of
 from desktop_app.services.renewals import facts as card_facts
-from desktop_app.services.renewals import load_renewal, owners_of
 from desktop_app.services.unit import Actor, UnitOfWork, read_only, unit_of_work
 
 _S = TransactionState
@@ -179,29 +177,6 @@ def _first_owner(account: Account, actor_id: int | None) -> int | None:
     return account.csr_id or account.producer_id or actor_id
 
 
-def _checklist(uow: UnitOfWork, renewal: Renewal, line_of_business: str) -> None:
-    templates = agency.per_transaction(
-        uow.session,
-        ("checklist", line_of_business),
-        lambda: list(
-            uow.session.scalars(
-                select(ChecklistTemplate)
-                .where(ChecklistTemplate.line_of_business == line_of_business)
-                .order_by(ChecklistTemplate.position)
-            )
-        ),
-    )
-    for t in templates:
-        uow.session.add(
-            DocumentRequirement(
-                renewal_id=renewal.id,
-                document_type=t.document_type,
-                required=t.required,
-                access_level=t.access_level,
-            )
-        )
-
-
 def create_renewal_in(
     uow: UnitOfWork,
     policy: Policy,
@@ -258,7 +233,7 @@ def create_renewal_in(
     missing = stage_rules.missing_for(first.entry_criteria, card_facts(uow, renewal))
     if missing:
         raise RuleViolation(stage_rules.refusal_message(first.name, missing))
-    _checklist(uow, renewal, policy.line_of_business)
+    add_checklist_in(uow, renewal, policy.line_of_business)
     uow.audit(
         "renewal.create",
         "renewals",
