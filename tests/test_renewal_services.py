@@ -208,3 +208,24 @@ def test_duplicate_stage_name_is_a_sentence_not_a_crash(db, admin):
     with pytest.raises(RuleViolation, match="nothing was saved"):
         admin_service.update_stage(db, admin, "gathering", name="Upcoming")
     assert dump_database(db) == before
+
+
+def test_task_snooze_and_reassign_are_audited_and_refused_when_done(db, admin, make_user):
+    book = small_book(db, admin, make_user)
+    task = work.add_task(db, book.csr, book.renewal_id, "Call insured", due=date(2027, 1, 4))
+    moved = work.update_task(db, book.csr, task.id, due=date(2027, 1, 11))
+    assert moved.due_date == date(2027, 1, 11) and moved.owner_id == task.owner_id
+    with pytest.raises(StaleEdit):
+        work.update_task(db, book.csr, task.id, expected_version=task.version, owner=None)
+    handed = work.update_task(db, book.csr, task.id, owner=book.producer.username)
+    assert handed.owner_id != task.owner_id and handed.due_date == date(2027, 1, 11)
+    with db.read_session() as s:
+        actions = s.scalars(
+            select(AuditEvent.action).where(
+                AuditEvent.object_type == "tasks", AuditEvent.object_id == task.id
+            )
+        ).all()
+    assert actions.count("task.update") == 2
+    work.complete_task(db, book.producer, task.id)
+    with pytest.raises(RuleViolation, match="is done; it cannot change"):
+        work.update_task(db, book.producer, task.id, due=date(2027, 2, 1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from desktop_app.db.engine import Database
 from desktop_app.db.models import DocumentRequirement, Task
@@ -139,6 +140,41 @@ def complete_task(
             },
             "task.complete",
         )
+        return _task_info(task)
+
+
+_UNSET: Any = object()
+
+
+def update_task(
+    db: Database,
+    actor: Actor,
+    task_id: int,
+    *,
+    expected_version: int | None = None,
+    title: str = _UNSET,
+    owner: str | None = _UNSET,
+    due: date | None = _UNSET,
+) -> TaskInfo:
+    """Rename, reassign (``owner`` a username, None for nobody) or reschedule (snooze) an
+    open task. Only the fields given change."""
+    with unit_of_work(db, actor) as uow:
+        task = _task(uow, task_id, expected_version)
+        if task.status is not TaskStatus.OPEN:
+            raise RuleViolation(
+                f"The task '{task.title}' is {task.status.value}; it cannot change."
+            )
+        values: dict[str, Any] = {}
+        if title is not _UNSET:
+            if not (title or "").strip():
+                raise RuleViolation("A task needs a title saying what to do.")
+            values["title"] = title.strip()
+        if owner is not _UNSET:
+            values["owner_id"] = user_id(uow, owner) if owner else None
+        if due is not _UNSET:
+            values["due_date"] = due
+        if values:
+            uow.update(task, values, "task.update")
         return _task_info(task)
 
 
