@@ -16,22 +16,25 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
+from sqlalchemy.exc import DBAPIError
 
 from desktop_app import paths
 from desktop_app.db.engine import Database
 from desktop_app.errors import DatabaseTooNew, UserFacingError
+
+if TYPE_CHECKING:  # Alembic costs ~0.5 s to import: only when there is work for it
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 # Any constant will do; it keeps two desktops from migrating one PostgreSQL at once.
 _PG_MIGRATION_LOCK = 0x52454E45  # "RENE"
@@ -50,6 +53,8 @@ class UpgradeResult:
 
 
 def _config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(paths.migrations_dir()))
     if connection is not None:
@@ -58,6 +63,8 @@ def _config(connection: Connection | None = None) -> Config:
 
 
 def script_directory() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_config())
 
 
@@ -68,8 +75,39 @@ def head_revision() -> str:
 
 
 def current_revision(db: Database) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with db.translated_errors(), db.engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+_ASSIGNMENT = re.compile(
+    r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(?:\"([^\"]*)\"|'([^']*)'|(None))\s*$", re.M
+)
+
+
+def quick_head() -> str | None:
+    """The head revision read from the migration files' text, without Alembic: the one
+    revision no other names as its down_revision. None when the files are not that simple
+    (then Alembic decides)."""
+    revisions: dict[str, str | None] = {}
+    for path in sorted((paths.migrations_dir() / "versions").glob("*.py")):
+        found = {m[0]: m[1] or m[2] or None for m in _ASSIGNMENT.findall(path.read_text("utf-8"))}
+        if "revision" not in found or found["revision"] is None or "down_revision" not in found:
+            return None
+        revisions[found["revision"]] = found["down_revision"]
+    heads = set(revisions) - {down for down in revisions.values() if down}
+    return heads.pop() if len(heads) == 1 else None
+
+
+def quick_current(db: Database) -> str | None:
+    """The database's revision by plain SQL (None: no version table, or not one row)."""
+    try:
+        with db.engine.connect() as conn:
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+    except DBAPIError:
+        return None
+    return str(rows[0][0]) if len(rows) == 1 else None
 
 
 def check_not_newer(db: Database, revision: str | None = None) -> None:
@@ -85,6 +123,11 @@ def check_not_newer(db: Database, revision: str | None = None) -> None:
 
 
 def upgrade(db: Database, *, backup: bool = True) -> UpgradeResult:
+    quick = quick_current(db)
+    if quick is not None and quick == quick_head():  # the usual start: nothing to do
+        return UpgradeResult(quick, quick, None)
+    from alembic import command
+
     before = current_revision(db)
     check_not_newer(db, before)
     head = head_revision()
@@ -115,6 +158,8 @@ def refuse_foreign_database(db: Database) -> None:
 
 def downgrade(db: Database, target: str = "base") -> None:
     with migration_transaction(db) as conn:
+        from alembic import command
+
         command.downgrade(_config(conn), target)
 
 
