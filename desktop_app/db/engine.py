@@ -179,6 +179,8 @@ def _sqlite_engine(url: URL) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache (default 2 MiB)
+        cursor.execute("PRAGMA mmap_size=268435456")  # read the file through memory mapping
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -240,7 +242,7 @@ def _open_postgres(url: URL, prompt: PasswordPrompt | None) -> Database:
         _check(db)
         return db
     except DatabaseUnavailable as exc:
-        if not _needs_password(exc) or prompt is None:
+        if not needs_password(exc) or prompt is None:
             db.dispose()
             raise
         db.dispose()
@@ -256,7 +258,8 @@ def _open_postgres(url: URL, prompt: PasswordPrompt | None) -> Database:
     return db
 
 
-def _needs_password(exc: DatabaseUnavailable) -> bool:
+def needs_password(exc: DatabaseUnavailable) -> bool:
+    """Whether the server refused the connection for want of the right password."""
     sqlstate = getattr(getattr(exc.__cause__, "orig", None), "sqlstate", None)
     if sqlstate == "28P01":  # invalid_password
         return True
