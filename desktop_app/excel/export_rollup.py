@@ -450,7 +450,7 @@ class _Writer:
                 f"open renewals whose term ends in {month}",
             ),
             (
-                f"Premium at risk in {month}",
+                f"Open premium expiring in {month}",
                 r.premium_at_risk_this_month,
                 "money",
                 "the premium of those renewals",
