@@ -8,13 +8,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from desktop_app.db.engine import Database
 from desktop_app.db.models import AuditEvent, User
 from desktop_app.domain.enums import AuditSource, Role
 from desktop_app.domain.permissions import Action
 from desktop_app.errors import RuleViolation, UnknownUser
-from desktop_app.services.unit import TIMER_USER, Actor, jsonable, unit_of_work
+from desktop_app.services.unit import TIMER_USER, Actor, UnitOfWork, jsonable, unit_of_work
 
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,79}$")
 
@@ -26,6 +27,7 @@ class UserInfo:
     full_name: str
     role: Role
     active: bool
+    version: int = 0
 
     @property
     def initials(self) -> str:
@@ -34,7 +36,7 @@ class UserInfo:
 
 
 def _info(user: User) -> UserInfo:
-    return UserInfo(user.id, user.username, user.full_name, user.role, user.active)
+    return UserInfo(user.id, user.username, user.full_name, user.role, user.active, user.version)
 
 
 def os_username() -> str:
@@ -116,23 +118,96 @@ def set_role(
     role = Role(role)
     with unit_of_work(db, actor) as uow:
         uow.require(Action.USER_MANAGE)
-        user = uow.session.scalar(select(User).where(User.username == username))
-        if user is None:
-            raise UnknownUser(f"There is no user named '{username}' in this database.")
-        uow.check_version(user, expected_version, f"The user {username}")
+        user = _staff_member(uow, username, expected_version)
         if user.id == uow.user.id and role is not Role.ADMIN:
             _ensure_another_admin(uow.session, user.id)
         uow.update(user, {"role": role}, "user.update")
         return _info(user)
 
 
-def _ensure_another_admin(session, user_id: int) -> None:  # type: ignore[no-untyped-def]
+def _staff_member(uow: UnitOfWork, username: str, expected_version: int | None) -> User:
+    """The user to change: a person, never the timer service's own user."""
+    if username == TIMER_USER:
+        raise RuleViolation(
+            f"'{TIMER_USER}' is the timer service's own user; it cannot be changed."
+        )
+    user = uow.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise UnknownUser(f"There is no user named '{username}' in this database.")
+    uow.check_version(user, expected_version, f"The user {username}")
+    return user
+
+
+def update_user(
+    db: Database,
+    actor: Actor,
+    username: str,
+    *,
+    full_name: str,
+    expected_version: int | None = None,
+) -> UserInfo:
+    """Change a user's full name (admins)."""
+    full_name = (full_name or "").strip()
+    if not full_name:
+        raise RuleViolation("A user needs a full name (or their user name again).")
+    if len(full_name) > 200:
+        raise RuleViolation("A full name can be at most 200 characters long.")
+    with unit_of_work(db, actor) as uow:
+        uow.require(Action.USER_MANAGE)
+        user = _staff_member(uow, username, expected_version)
+        uow.update(user, {"full_name": full_name}, "user.update")
+        return _info(user)
+
+
+def deactivate_user(
+    db: Database, actor: Actor, username: str, *, expected_version: int | None = None
+) -> UserInfo:
+    """Stop a user from signing in (their history and book stay). Never yourself, never
+    the last active admin."""
+    with unit_of_work(db, actor) as uow:
+        uow.require(Action.USER_MANAGE)
+        user = _staff_member(uow, username, expected_version)
+        if user.id == uow.user.id:
+            raise RuleViolation("You cannot deactivate yourself; ask another admin to do it.")
+        if not user.active:
+            raise RuleViolation(f"{user.full_name or user.username} is already deactivated.")
+        if user.role is Role.ADMIN:
+            _ensure_another_admin(uow.session, user.id, deactivating=True)
+        uow.update(user, {"active": False}, "user.deactivate")
+        return _info(user)
+
+
+def reactivate_user(
+    db: Database, actor: Actor, username: str, *, expected_version: int | None = None
+) -> UserInfo:
+    """Let a deactivated user sign in again."""
+    with unit_of_work(db, actor) as uow:
+        uow.require(Action.USER_MANAGE)
+        user = _staff_member(uow, username, expected_version)
+        if user.active:
+            raise RuleViolation(f"{user.full_name or user.username} is already active.")
+        uow.update(user, {"active": True}, "user.reactivate")
+        return _info(user)
+
+
+def list_staff(db: Database) -> list[UserInfo]:
+    """Every person who has a user, active or not (the timer service's user left out)."""
+    with db.read_session() as session:
+        query = select(User).where(User.username != TIMER_USER).order_by(User.username)
+        return [_info(u) for u in session.scalars(query)]
+
+
+def _ensure_another_admin(session: Session, user_id: int, *, deactivating: bool = False) -> None:
     others = session.scalar(
         select(func.count())
         .select_from(User)
         .where(User.role == Role.ADMIN, User.active.is_(True), User.id != user_id)
     )
     if not others:
+        if deactivating:
+            raise RuleViolation(
+                "The last active admin cannot be deactivated; make someone else admin first."
+            )
         raise RuleViolation(
             "The last admin cannot give up the admin role; make someone else admin first."
         )
@@ -173,11 +248,15 @@ def resolve_actor(db: Database, requested: str | None, source: AuditSource) -> A
 __all__ = [
     "UserInfo",
     "add_user",
+    "deactivate_user",
     "ensure_first_admin",
     "get_user",
     "jsonable",
+    "list_staff",
     "list_users",
     "os_username",
+    "reactivate_user",
     "resolve_actor",
     "set_role",
+    "update_user",
 ]
