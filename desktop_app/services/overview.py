@@ -112,6 +112,12 @@ def book_overview(db: Database, *, with_revision: bool = True) -> BookOverview:
     )
 
 
+def book_is_empty(db: Database) -> bool:
+    """True while the book has no renewal at all (the first-run screen's question)."""
+    with db.read_session() as session:
+        return session.scalar(select(Renewal.id).limit(1)) is None
+
+
 def _money(value: Decimal | None) -> Decimal:
     return ZERO if value is None else value.quantize(ZERO)
 

@@ -9,19 +9,25 @@ plain sentence with Retry and Quit, never as a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
-from desktop_app import APP_ID, APP_NAME, __version__
+from desktop_app import APP_ID, APP_NAME, __version__, secrets
 from desktop_app.db import migrate
-from desktop_app.db.engine import open_database
+from desktop_app.db.engine import Database, needs_password, open_database, resolve_url
 from desktop_app.domain.enums import AuditSource
-from desktop_app.services import users
+from desktop_app.errors import DatabaseUnavailable, UserFacingError
+from desktop_app.services import overview, users
+from desktop_app.settings import Settings
 from desktop_app.ui import theme
 from desktop_app.ui.executor import DatabaseExecutor, Failure
 from desktop_app.ui.main_window import MainWindow
@@ -32,43 +38,126 @@ log = logging.getLogger(__name__)
 ORGANIZATION = "Renewal Desk"
 
 
+class PasswordNeeded(UserFacingError):
+    """The office database wants a password this desktop does not have (or had a wrong one)."""
+
+    def __init__(self, message: str, login: str, where: str) -> None:
+        super().__init__(message)
+        self.login = login
+        self.where = where
+
+
+@dataclass(frozen=True)
+class ChooseUser:
+    """The database is open and up to date; several people share it: ask who is working."""
+
+    db: Database
+    people: tuple[users.UserInfo, ...]
+    last_user: str | None
+    upgraded_from: str | None
+    backup: Path | None
+
+
 def open_session(
     database_url: str | None,
     as_user: str | None,
     progress: Callable[[str], None] | None = None,
-) -> DeskSession:
-    """Open and upgrade the database and decide who is working (on the worker thread)."""
+    *,
+    login: str | None = None,
+    password: str | None = None,
+    remember: bool = False,
+) -> DeskSession | ChooseUser:
+    """Open and upgrade the database and decide who is working (on the worker thread).
+
+    On SQLite without ``as_user``, several active people mean a :class:`ChooseUser`
+    answer (the window asks); on PostgreSQL the database login is the person, and a
+    missing or wrong password raises :class:`PasswordNeeded` (the window asks for it).
+    """
     report = progress or (lambda _text: None)
-    db = open_database(database_url)
+    url = resolve_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        if login:
+            url = url.set(username=login)
+        if password:
+            url = url.set(password=password)
+    try:
+        db = open_database(url)
+    except DatabaseUnavailable as exc:
+        if url.get_backend_name() == "sqlite" or not needs_password(exc):
+            raise
+        where = f"{url.database or ''} on {url.host or 'localhost'}"
+        message = "" if password is None else "That password was not accepted; try again."
+        raise PasswordNeeded(message, url.username or os_login(), where) from exc
     try:
         report("Checking the database is up to date…")
         result = migrate.upgrade(db)
+        if password and remember:
+            key = secrets.account_key(url.username or "", url.host, url.port, url.database)
+            with contextlib.suppress(secrets.KeyringUnavailable):
+                secrets.set_password(key, password)
+        upgraded_from = result.from_revision if result.changed else None
+        if result.changed:
+            log.info(
+                "upgraded %s from %s to %s",
+                db.describe(),
+                result.from_revision,
+                result.to_revision,
+            )
+        if db.is_sqlite and as_user is None:
+            users.ensure_first_admin(db, users.os_username())
+            people = tuple(users.list_users(db))
+            if len(people) > 1:
+                last = Settings.load().last_user
+                return ChooseUser(db, people, last, upgraded_from, result.backup)
+            if len(people) == 1:  # one person keeps this book: no question to ask
+                as_user = people[0].username
         report("Signing in…")
-        actor = users.resolve_actor(db, as_user, AuditSource.UI)
-        user = users.get_user(db, actor.username)
+        return sign_in(db, as_user, upgraded_from=upgraded_from, backup=result.backup)
     except BaseException:
         db.dispose()
         raise
-    if result.changed:
-        log.info(
-            "upgraded %s from %s to %s", db.describe(), result.from_revision, result.to_revision
-        )
+
+
+def sign_in(
+    db: Database,
+    username: str | None,
+    *,
+    upgraded_from: str | None = None,
+    backup: Path | None = None,
+    remember: bool = False,
+) -> DeskSession:
+    """Who works in this window (``username``, else the default login), on the worker."""
+    actor = users.resolve_actor(db, username, AuditSource.UI)
+    user = users.get_user(db, actor.username)
+    if remember:
+        settings = Settings.load()
+        if settings.last_user != user.username:
+            settings.last_user = user.username
+            with contextlib.suppress(OSError):
+                settings.save()
     return DeskSession(
         db=db,
         actor=actor,
         user=user,
-        upgraded_from=result.from_revision if result.changed else None,
-        backup=result.backup,
+        upgraded_from=upgraded_from,
+        backup=backup,
+        book_empty=overview.book_is_empty(db),
     )
 
 
+def os_login() -> str:
+    return users.os_username()
+
+
 class Launcher(QObject):
-    """Opens the database for a window, and retries when asked."""
+    """Opens the database for a window, asks who is working when it must, and retries."""
 
     opened = Signal(object)
     """The :class:`DeskSession`, once the database is open and the user known."""
     failed = Signal(str)
     """The sentence shown when opening failed."""
+    asking = Signal(str)
+    """The sign-in page is waiting for the person: "people" or "login"."""
 
     def __init__(
         self,
@@ -83,9 +172,17 @@ class Launcher(QObject):
         self.database_url = database_url
         self.as_user = as_user
         self.session: DeskSession | None = None
+        self._choosing: ChooseUser | None = None
         window.retry_requested.connect(self.start)
+        window.switch_user_requested.connect(self.switch_user)
+        window.signin.user_chosen.connect(self._choose)
+        window.signin.login_submitted.connect(self._login)
+        window.signin.quit_requested.connect(window.close)
 
     def start(self) -> None:
+        self._open()
+
+    def _open(self, **login: Any) -> None:
         if self.session is not None or self.executor.closed:
             return
         self.window.show_opening()
@@ -97,14 +194,73 @@ class Launcher(QObject):
             on_success=self._opened,
             on_failure=self._failed,
             what="opening the database",
+            **login,
         )
 
-    def _opened(self, session: DeskSession) -> None:
-        self.session = session
-        self.window.set_session(session)
-        self.opened.emit(session)
+    def _login(self, login: str, password: str, remember: bool) -> None:
+        self._open(login=login, password=password, remember=remember)
+
+    def _opened(self, result: DeskSession | ChooseUser) -> None:
+        if isinstance(result, ChooseUser):
+            self._choosing = result
+            self.window.show_sign_in(result.people, result.last_user, result.db.describe())
+            self.asking.emit("people")
+            return
+        self._choosing = None
+        self.session = result
+        self.window.set_session(result)
+        self.opened.emit(result)
+
+    def _choose(self, username: str) -> None:
+        choosing = self._choosing
+        if choosing is None or self.executor.closed:
+            return
+        self.executor.submit(
+            sign_in,
+            choosing.db,
+            username,
+            upgraded_from=choosing.upgraded_from,
+            backup=choosing.backup,
+            remember=True,
+            on_success=self._opened,
+            on_failure=lambda failure: self.window.show_sign_in(
+                choosing.people, username, choosing.db.describe(), failure.message
+            ),
+            what="signing in",
+        )
+
+    def switch_user(self) -> None:
+        """Back to the list of people (a shared SQLite book), keeping the database open."""
+        session = self.session
+        if session is None or not session.db.is_sqlite or self.executor.closed:
+            return
+
+        def listed(people: list[users.UserInfo]) -> None:
+            self.session = None
+            self._choosing = ChooseUser(
+                session.db, tuple(people), session.user.username, None, None
+            )
+            self.window.sign_out()
+            self.window.show_sign_in(
+                self._choosing.people, session.user.username, session.db.describe()
+            )
+            self.asking.emit("people")
+
+        self.executor.submit(
+            users.list_users,
+            session.db,
+            on_success=listed,
+            what="listing the people who use this book",
+        )
 
     def _failed(self, failure: Failure) -> None:
+        if isinstance(failure.exception, PasswordNeeded):
+            needed = failure.exception
+            self.window.show_login(
+                needed.login, needed.where, needed.message, keyring_ok=secrets.keyring_usable()
+            )
+            self.asking.emit("login")
+            return
         self.window.show_startup_error(failure.message)
         self.failed.emit(failure.message)
 
@@ -113,6 +269,8 @@ class Launcher(QObject):
         self.executor.shutdown()
         if self.session is not None:
             self.session.db.dispose()
+        elif self._choosing is not None:
+            self._choosing.db.dispose()
 
 
 def create_application(argv: list[str] | None = None) -> QApplication:

@@ -2,22 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QIcon, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QStackedWidget, QWidget
+from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QStackedWidget,
+    QWidget,
+)
 
 from desktop_app import APP_NAME, __version__, paths
 from desktop_app.domain.permissions import Action
+from desktop_app.services.users import UserInfo
+from desktop_app.ui import theme
+from desktop_app.ui.admin import AdminPage
+from desktop_app.ui.board import BoardPage
+from desktop_app.ui.dashboard import DashboardPage
+from desktop_app.ui.detail import RenewalDetailPanel
 from desktop_app.ui.executor import DatabaseExecutor
 from desktop_app.ui.export_actions import ExportActions
 from desktop_app.ui.home import HomePage
 from desktop_app.ui.import_wizard import ImportWizard, finished_sentence
+from desktop_app.ui.page import Page
+from desktop_app.ui.queues import QueuesPage
 from desktop_app.ui.session import DeskSession
+from desktop_app.ui.signin import SignInPage
 from desktop_app.ui.startup import OPENING, StartupPage
 from desktop_app.ui.timer_host import TimerHost, timer_enabled
+from desktop_app.ui.tray import NoticeTray
 
 DEFAULT_SIZE = (1120, 760)
 SETTINGS_FILE = "window.ini"
@@ -37,8 +59,13 @@ def app_icon() -> QIcon:
     return QIcon(str(icon)) if icon.is_file() else QIcon()
 
 
+PAGE_KEYS = ("home", "board", "queues", "dashboard", "admin")
+"""The pages of the workspace, in navigation order (Ctrl+1 … Ctrl+5)."""
+
+
 class MainWindow(QMainWindow):
     retry_requested = Signal()
+    switch_user_requested = Signal()
 
     def __init__(
         self,
@@ -53,29 +80,106 @@ class MainWindow(QMainWindow):
         self.session: DeskSession | None = None
         self.timer_host: TimerHost | None = None
         self.import_wizard: ImportWizard | None = None
+        self._home_session: DeskSession | None = None
         self.setWindowTitle(APP_NAME)
         self.setWindowIcon(app_icon())
         self.setObjectName("mainWindow")
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks)
 
         self.startup = StartupPage()
+        self.signin = SignInPage()
         self.home = HomePage(executor)
+        self.board = BoardPage(executor, self.settings)
+        self.queues = QueuesPage(executor, self.settings)
+        self.dashboard = DashboardPage(executor, self.settings)
+        self.admin = AdminPage(executor, self.settings)
+        self.workspace = self._build_workspace()
         self.pages = QStackedWidget()
         self.pages.setObjectName("pages")
         self.pages.addWidget(self.startup)
-        self.pages.addWidget(self.home)
+        self.pages.addWidget(self.signin)
+        self.pages.addWidget(self.workspace)
         self.setCentralWidget(self.pages)
+
+        self.detail = RenewalDetailPanel(executor)
+        self.detail_dock = QDockWidget("Renewal", self)
+        self.detail_dock.setObjectName("renewalDock")
+        self.detail_dock.setWidget(self.detail)
+        self.detail_dock.setAllowedAreas(
+            Qt.DockWidgetArea.RightDockWidgetArea | Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        self.detail_dock.setMinimumWidth(400)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.detail_dock)
+        self.detail_dock.hide()
 
         self._build_menus()
         self._build_status_bar()
+        self.tray = NoticeTray(self, executor)
+        self.tray.open_queue.connect(lambda: self.show_page("queues"))
 
         self.startup.retry_requested.connect(self.retry_requested)
         self.startup.quit_requested.connect(self.close)
         self.home.message.connect(self.show_status)
         self.home.import_requested.connect(self.open_import_wizard)
+        self.detail.message.connect(self.show_status)
+        for page in self.page_widgets():
+            page.open_renewal.connect(self.open_renewal)
+            page.message.connect(self.show_status)
+        self.dashboard.export_rollup_requested.connect(self._export_rollup)
         executor.failed.connect(self.show_status)
         self._restore_geometry()
 
     # --- construction ---------------------------------------------------------------
+
+    def page_widgets(self) -> list[Page]:
+        return [self.board, self.queues, self.dashboard, self.admin]
+
+    def _page(self, key: str) -> QWidget:
+        return {
+            "home": self.home,
+            "board": self.board,
+            "queues": self.queues,
+            "dashboard": self.dashboard,
+            "admin": self.admin,
+        }[key]
+
+    def _build_workspace(self) -> QWidget:
+        workspace = QWidget()
+        layout = QHBoxLayout(workspace)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.nav = QListWidget()
+        self.nav.setObjectName("nav")
+        self.nav.setAccessibleName("Pages")
+        self.nav.setFixedWidth(160)
+        self.nav.setFont(theme.scaled_font(self.nav, 1.05))
+        self.nav.setFrameShape(QListWidget.Shape.NoFrame)
+        self.views = QStackedWidget()
+        self.views.setObjectName("views")
+        self._holders: dict[str, QScrollArea] = {}
+        titles = {"home": "Home", "board": "Board", "queues": "Queues"}
+        titles |= {"dashboard": "Dashboard", "admin": "Admin"}
+        for number, key in enumerate(PAGE_KEYS, start=1):
+            item = QListWidgetItem(titles[key])
+            item.setData(Qt.ItemDataRole.UserRole, key)
+            item.setToolTip(f"{titles[key]} (Ctrl+{number})")
+            self.nav.addItem(item)
+            widget = self._page(key)
+            if isinstance(widget, Page):
+                widget.shortcut = f"Ctrl+{number}"
+            # A window smaller than a page (a laptop at 200 %) scrolls it rather than
+            # refusing to shrink.
+            holder = QScrollArea()
+            holder.setObjectName(f"{key}Holder")
+            holder.setWidgetResizable(True)
+            holder.setFrameShape(QScrollArea.Shape.NoFrame)
+            holder.setWidget(widget)
+            self._holders[key] = holder
+            self.views.addWidget(holder)
+        self.nav.currentRowChanged.connect(self._nav_changed)
+        layout.addWidget(self.nav)
+        layout.addWidget(self.views, 1)
+        return workspace
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -90,6 +194,12 @@ class MainWindow(QMainWindow):
         self.exports = ExportActions(self, self.executor)
         file_menu.addMenu(self.exports.menu)
         file_menu.addSeparator()
+        self.switch_user_action = QAction("S&witch user…", self)
+        self.switch_user_action.setShortcut(QKeySequence("Ctrl+Shift+U"))
+        self.switch_user_action.setStatusTip("Hand this desk to someone else")
+        self.switch_user_action.setEnabled(False)
+        self.switch_user_action.triggered.connect(self.switch_user_requested)
+        file_menu.addAction(self.switch_user_action)
         self.quit_action = QAction("&Quit", self)
         self.quit_action.setShortcuts([QKeySequence("Ctrl+Q")])
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
@@ -97,11 +207,42 @@ class MainWindow(QMainWindow):
         self.quit_action.triggered.connect(self.close)
         file_menu.addAction(self.quit_action)
 
+        view_menu = bar.addMenu("&View")
+        view_menu.setToolTipsVisible(True)
+        self.page_actions: dict[str, QAction] = {}
+        group = QActionGroup(self)
+        for number, key in enumerate(PAGE_KEYS, start=1):
+            item = self.nav.item(number - 1)
+            action = QAction(item.text(), self)
+            action.setCheckable(True)
+            action.setShortcut(QKeySequence(f"Ctrl+{number}"))
+            action.setToolTip(item.toolTip())
+            action.setEnabled(False)
+            action.triggered.connect(lambda _checked=False, k=key: self.show_page(k))
+            group.addAction(action)
+            view_menu.addAction(action)
+            self.page_actions[key] = action
+        view_menu.addSeparator()
+        self.detail_action = self.detail_dock_toggle()
+        view_menu.addAction(self.detail_action)
+
+        self.work_menu = bar.addMenu("&Queue")
+        self.work_menu.setToolTipsVisible(True)
+        for action in self.queues.actions_for_menu():
+            self.work_menu.addAction(action)
+
         help_menu = bar.addMenu("&Help")
         self.about_action = QAction(f"&About {APP_NAME}", self)
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
         self.about_action.triggered.connect(self.show_about)
         help_menu.addAction(self.about_action)
+
+    def detail_dock_toggle(self) -> QAction:
+        action = self.detail_dock.toggleViewAction()
+        action.setText("&Renewal panel")
+        action.setShortcut(QKeySequence("Ctrl+Shift+D"))
+        action.setToolTip("Show or hide the renewal panel (Ctrl+Shift+D)")
+        return action
 
     def _build_status_bar(self) -> None:
         status = self.statusBar()
@@ -126,26 +267,107 @@ class MainWindow(QMainWindow):
         self.startup.show_error(message)
         self.pages.setCurrentWidget(self.startup)
 
+    def show_sign_in(
+        self, people: Sequence[UserInfo], last_user: str | None, where: str, message: str = ""
+    ) -> None:
+        self.signin.show_people(people, last_user, where, message)
+        self.pages.setCurrentWidget(self.signin)
+
+    def show_login(self, login: str, where: str, message: str, *, keyring_ok: bool) -> None:
+        self.signin.show_login(login, where, message, keyring_ok=keyring_ok)
+        self.pages.setCurrentWidget(self.signin)
+
+    def sign_out(self) -> None:
+        """Forget who was working (the database stays open; the timer keeps running)."""
+        self.session = None
+        self.user_label.setText("")
+        self.detail_dock.hide()
+        self.switch_user_action.setEnabled(False)
+        for action in self.page_actions.values():
+            action.setEnabled(False)
+
     def set_session(self, session: DeskSession) -> None:
         self.session = session
         description = session.db.describe()
         self.database_label.setText(description)
         self.database_label.setToolTip(description)
         self.user_label.setText(f"Signed in as {session.user_label}")
-        self.home.set_session(session)
         allowed = session.may(Action.IMPORT_RUN)
         self.import_action.setEnabled(allowed)
         self.import_action.setToolTip(
             "Import an Excel list (Ctrl+I)" if allowed else session.refusal(Action.IMPORT_RUN)
         )
         self.exports.set_session(session)
-        self.pages.setCurrentWidget(self.home)
-        self._start_timer(session)
+        for page in self.page_widgets():
+            page.set_session(session)
+        self.detail.set_session(session)
+        self.switch_user_action.setEnabled(session.db.is_sqlite)
+        for action in self.page_actions.values():
+            action.setEnabled(True)
+        self.pages.setCurrentWidget(self.workspace)
+        remembered = str(self.settings.value("main_window/page", "") or "")
+        if session.book_empty:
+            start = "home"
+        elif remembered in PAGE_KEYS:
+            start = remembered
+        else:
+            start = "board"
+        self.show_page(start, remember=False)
+        if self.timer_host is None or self.timer_host.db is not session.db:
+            self._start_timer(session)
+        self.tray.set_session(session)
         if session.backup is not None:
             self.show_status(
                 f"The database was upgraded; a backup of it was saved as {session.backup}.",
                 timeout_ms=15_000,
             )
+
+    # --- pages -----------------------------------------------------------------------
+
+    @property
+    def current_page(self) -> str:
+        item = self.nav.currentItem()
+        return str(item.data(Qt.ItemDataRole.UserRole)) if item is not None else ""
+
+    def show_page(self, key: str, *, remember: bool = True) -> None:
+        """Show one of the workspace's pages (it loads the first time it is shown)."""
+        row = PAGE_KEYS.index(key)
+        if self.nav.currentRow() != row:
+            self.nav.setCurrentRow(row)
+        else:
+            self._nav_changed(row)
+        if remember:
+            self.settings.setValue("main_window/page", key)
+
+    def _nav_changed(self, row: int) -> None:
+        if row < 0 or self.session is None:
+            return
+        key = PAGE_KEYS[row]
+        widget = self._page(key)
+        self.views.setCurrentWidget(self._holders[key])
+        self.page_actions[key].setChecked(True)
+        for page in self.page_widgets():
+            if page is not widget:
+                page.deactivate()
+        if isinstance(widget, Page):
+            widget.activate()
+        elif self._home_session is not self.session:
+            # The home page counts the whole book: only when someone looks at it.
+            self._home_session = self.session
+            self.home.set_session(self.session)
+        self.settings.setValue("main_window/page", key)
+
+    def open_renewal(self, renewal_id: int) -> None:
+        """Show a renewal in the panel on the right (from any list)."""
+        if self.session is None:
+            return
+        self.detail_dock.show()
+        self.detail.show_renewal(renewal_id)
+
+    def _export_rollup(self) -> None:
+        action = self.exports.actions.get("rollup")
+        if action is not None and action.isEnabled():
+            action.trigger()
 
     def _start_timer(self, session: DeskSession) -> None:
         """Run the timer service here, unless this desktop was told not to (an office
@@ -153,12 +375,15 @@ class MainWindow(QMainWindow):
         if self.timer_host is not None:
             self.timer_host.stop()
             self.timer_host = None
+            self.admin.set_timer_host(None)
         if not timer_enabled():
             self.timer_label.setText("Timer service: off on this desktop")
             return
         self.timer_host = TimerHost(session.db, views=self.executor, parent=self)
         self.timer_host.state_changed.connect(self._show_timer_state)
+        self.timer_host.state_changed.connect(lambda _text: self.tray.check_soon())
         self.timer_host.start()
+        self.admin.set_timer_host(self.timer_host)
 
     def _show_timer_state(self, text: str) -> None:
         self.timer_label.setText(text if len(text) <= 90 else text[:87] + "…")
@@ -206,6 +431,9 @@ class MainWindow(QMainWindow):
 
     def _restore_geometry(self) -> None:
         geometry = self.settings.value("main_window/geometry")
+        state = self.settings.value("main_window/state")
+        if isinstance(state, QByteArray | bytes):
+            self.restoreState(state)
         if isinstance(geometry, QByteArray | bytes) and self.restoreGeometry(geometry):
             return
         width, height = DEFAULT_SIZE
@@ -218,6 +446,7 @@ class MainWindow(QMainWindow):
 
     def save_geometry(self) -> None:
         self.settings.setValue("main_window/geometry", self.saveGeometry())
+        self.settings.setValue("main_window/state", self.saveState())
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -82,7 +82,9 @@ def render_screens(
         path = out / "home-overview.png"
         _save(app, window, path)
         written.append(path)
+        written.extend(_render_pages(app, window, out))
         written.extend(_render_import_wizard(app, window, out))
+        written.extend(_render_sign_in(app, launcher, out))
     finally:
         home.DEMO_POLICIES = saved_policies
         window.close()
@@ -90,6 +92,63 @@ def render_screens(
         window.deleteLater()
         app.processEvents()
     return written
+
+
+def _settled(app: object, window: object, what: str) -> None:
+    """Wait until the window's database work is done and the events are processed."""
+    executor = window.executor  # type: ignore[attr-defined]
+    _wait(app, lambda: not executor.busy, 300, what)
+    for _ in range(5):
+        app.processEvents()  # type: ignore[attr-defined]
+        time.sleep(0.02)
+
+
+def _render_pages(app: object, window: object, out: Path) -> list[Path]:
+    """The board, a renewal's panel beside it, the queues, the dashboard and the admin
+    screen, each over the demo book."""
+    written: list[Path] = []
+    for key in ("board", "queues", "dashboard", "admin"):
+        window.show_page(key, remember=False)  # type: ignore[attr-defined]
+        if key == "queues":  # the first admin owns no work: show what needs attention
+            window.queues.tabs.setCurrentIndex(2)  # type: ignore[attr-defined]
+        _settled(app, window, f"the {key}")
+        path = out / f"{key}.png"
+        _save(app, window, path)
+        written.append(path)
+        if key == "board":
+            renewal_id = _a_renewal(window.board)  # type: ignore[attr-defined]
+            if renewal_id is not None:
+                window.board.select_card(renewal_id)  # type: ignore[attr-defined]
+                window.open_renewal(renewal_id)  # type: ignore[attr-defined]
+                _settled(app, window, "the renewal panel")
+                path = out / "renewal-detail.png"
+                _save(app, window, path)
+                written.append(path)
+                window.detail_dock.hide()  # type: ignore[attr-defined]
+    window.show_page("board", remember=False)  # type: ignore[attr-defined]
+    return written
+
+
+def _a_renewal(board: object) -> int | None:
+    """A card worth showing in the panel: the first one still being worked."""
+    models = board.models  # type: ignore[attr-defined]
+    for key in ("gathering", "marketing", "upcoming", *models):
+        model = models.get(key)
+        if model is not None and model.cards:
+            return int(model.cards[0].id)
+    return None
+
+
+def _render_sign_in(app: object, launcher: object, out: Path) -> list[Path]:
+    """The sign-in list a shared SQLite book shows (the demo book has several people)."""
+    window = launcher.window  # type: ignore[attr-defined]
+    if not window.switch_user_action.isEnabled():
+        return []
+    window.switch_user_action.trigger()
+    _wait(app, lambda: window.pages.currentWidget() is window.signin, 60, "the sign-in page")
+    path = out / "sign-in.png"
+    _save(app, window, path)
+    return [path]
 
 
 def _render_import_wizard(app: object, window: object, out: Path) -> list[Path]:

@@ -24,6 +24,9 @@ class DeskSession:
     """The schema revision before this start's upgrade (None: nothing to upgrade)."""
     backup: Path | None = None
     """The SQLite backup taken before upgrading, if one was."""
+    book_empty: bool = False
+    """No renewal in the book yet when this person signed in (the window opens on the
+    first steps rather than on the board)."""
 
     def may(self, action: Action) -> bool:
         """Whether the signed-in role may take ``action`` at all (to enable controls; the

@@ -151,6 +151,18 @@ QHeaderView::section {{
 }}
 QTableView::item {{ padding: 4px 7px; }}
 QStatusBar {{ border-top: 1px solid {c.border}; }}
+QListWidget#nav {{
+    background: {c.surface}; border: none; border-right: 1px solid {c.border};
+    padding: 12px 8px; outline: 0;
+}}
+QListWidget#nav::item {{
+    padding: 8px 12px; margin: 1px 0; border-radius: 6px; color: {c.text};
+}}
+QListWidget#nav::item:hover {{ background: {c.surface_alt}; }}
+QListWidget#nav::item:selected {{ background: {c.accent}; color: {c.accent_text}; }}
+QListWidget#people {{ border: 1px solid {c.border}; border-radius: 6px; outline: 0; }}
+QListWidget#people::item {{ padding: 7px 10px; }}
+QListWidget#people::item:selected {{ background: {c.accent}; color: {c.accent_text}; }}
 QStatusBar QLabel {{ color: {c.muted}; padding: 0 8px; }}
 """
 

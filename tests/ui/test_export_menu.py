@@ -65,6 +65,7 @@ def run_export(qtbot: QtBot, launcher: Launcher, key: str) -> ExportResult | Fai
 
 
 def wait_opened(qtbot: QtBot, launcher: Launcher) -> None:
+    launcher.window.show_page("home")
     page = launcher.window.home
     qtbot.waitUntil(lambda: page.showing == "overview" and not page._refreshing, timeout=30_000)
 

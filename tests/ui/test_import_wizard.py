@@ -84,6 +84,7 @@ def messy_list(path: Path) -> Path:
 
 
 def wait_for_home(qtbot: QtBot, launcher: Launcher, panel: str) -> None:
+    launcher.window.show_page("home")
     page = launcher.window.home
     qtbot.waitUntil(lambda: page.showing == panel and not page._refreshing, timeout=30_000)
 

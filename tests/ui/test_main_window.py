@@ -32,6 +32,7 @@ OpenWindow = Callable[..., Launcher]
 
 
 def wait_for_home(qtbot: QtBot, launcher: Launcher, panel: str) -> None:
+    launcher.window.show_page("home")
     page = launcher.window.home
     qtbot.waitUntil(lambda: page.showing == panel and not page._refreshing, timeout=30_000)
 
@@ -270,7 +271,7 @@ def test_menus_about_and_quit(qtbot: QtBot, open_window: OpenWindow) -> None:
     window = launcher.window
     assert window.quit_action.shortcut() == QKeySequence("Ctrl+Q")
     menus = [a.text() for a in window.menuBar().actions()]
-    assert menus == ["&File", "&Help"]
+    assert menus == ["&File", "&View", "&Queue", "&Help"]
     wait_for_home(qtbot, launcher, "first-run")
     about = window.about_text()
     assert __version__ in about and launcher.session.db.describe() in about

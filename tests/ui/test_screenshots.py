@@ -1,4 +1,5 @@
-"""The screenshot script renders both home screens and two import wizard pages offscreen."""
+"""The screenshot script renders every main screen, the renewal panel, two import wizard
+pages and the sign-in list offscreen."""
 
 from __future__ import annotations
 
@@ -21,8 +22,14 @@ def test_render_screens(qapp, tmp_path: Path, small_demo: int) -> None:  # type:
     assert [p.name for p in written] == [
         "home-empty.png",
         "home-overview.png",
+        "board.png",
+        "renewal-detail.png",
+        "queues.png",
+        "dashboard.png",
+        "admin.png",
         "import-mapping.png",
         "import-preview.png",
+        "sign-in.png",  # the demo book has several people: switching user lists them
     ]
     sizes = {"import-mapping.png": WIZARD_SIZE, "import-preview.png": WIZARD_SIZE}
     for path in written:
