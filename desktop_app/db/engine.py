@@ -20,7 +20,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from desktop_app import paths, secrets
+from desktop_app import paths
 from desktop_app.db import urls
 from desktop_app.errors import ConfigurationError, DatabaseUnavailable
 
@@ -232,6 +232,8 @@ def open_database(
 
 
 def _open_postgres(url: URL, prompt: PasswordPrompt | None) -> Database:
+    from desktop_app import secrets  # the keyring: only for a server (0.1 s of imports)
+
     key = secrets.account_key(url.username or "", url.host, url.port, url.database)
     if url.password is None:
         stored = secrets.get_password(key)

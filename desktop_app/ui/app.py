@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
-from desktop_app import APP_ID, APP_NAME, __version__, secrets
+from desktop_app import APP_ID, APP_NAME, __version__
 from desktop_app.db import migrate
 from desktop_app.db.engine import Database, needs_password, open_database, resolve_url
 from desktop_app.domain.enums import AuditSource
@@ -92,6 +92,8 @@ def open_session(
         report("Checking the database is up to date…")
         result = migrate.upgrade(db)
         if password and remember:
+            from desktop_app import secrets
+
             key = secrets.account_key(url.username or "", url.host, url.port, url.database)
             with contextlib.suppress(secrets.KeyringUnavailable):
                 secrets.set_password(key, password)
@@ -255,6 +257,8 @@ class Launcher(QObject):
 
     def _failed(self, failure: Failure) -> None:
         if isinstance(failure.exception, PasswordNeeded):
+            from desktop_app import secrets
+
             needed = failure.exception
             self.window.show_login(
                 needed.login, needed.where, needed.message, keyring_ok=secrets.keyring_usable()

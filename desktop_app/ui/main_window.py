@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QIcon, QKeySequence
@@ -25,21 +26,23 @@ from desktop_app import APP_NAME, __version__, paths
 from desktop_app.domain.permissions import Action
 from desktop_app.services.users import UserInfo
 from desktop_app.ui import theme
-from desktop_app.ui.admin import AdminPage
 from desktop_app.ui.board import BoardPage
-from desktop_app.ui.dashboard import DashboardPage
-from desktop_app.ui.detail import RenewalDetailPanel
 from desktop_app.ui.executor import DatabaseExecutor
 from desktop_app.ui.export_actions import ExportActions
 from desktop_app.ui.home import HomePage
 from desktop_app.ui.import_wizard import ImportWizard, finished_sentence
 from desktop_app.ui.page import Page
-from desktop_app.ui.queues import QueuesPage
 from desktop_app.ui.session import DeskSession
 from desktop_app.ui.signin import SignInPage
 from desktop_app.ui.startup import OPENING, StartupPage
 from desktop_app.ui.timer_host import TimerHost, timer_enabled
 from desktop_app.ui.tray import NoticeTray
+
+if TYPE_CHECKING:  # the other pages are imported when first shown (a faster start)
+    from desktop_app.ui.admin import AdminPage
+    from desktop_app.ui.dashboard import DashboardPage
+    from desktop_app.ui.detail import RenewalDetailPanel
+    from desktop_app.ui.queues import QueuesPage
 
 DEFAULT_SIZE = (1120, 760)
 SETTINGS_FILE = "window.ini"
@@ -89,10 +92,10 @@ class MainWindow(QMainWindow):
         self.startup = StartupPage()
         self.signin = SignInPage()
         self.home = HomePage(executor)
-        self.board = BoardPage(executor, self.settings)
-        self.queues = QueuesPage(executor, self.settings)
-        self.dashboard = DashboardPage(executor, self.settings)
-        self.admin = AdminPage(executor, self.settings)
+        # Pages are built when first shown (or asked for): building every one of them
+        # up front costs about half a second of each start.
+        self._built: dict[str, Page] = {}
+        self._detail: RenewalDetailPanel | None = None
         self.workspace = self._build_workspace()
         self.pages = QStackedWidget()
         self.pages.setObjectName("pages")
@@ -101,10 +104,8 @@ class MainWindow(QMainWindow):
         self.pages.addWidget(self.workspace)
         self.setCentralWidget(self.pages)
 
-        self.detail = RenewalDetailPanel(executor)
         self.detail_dock = QDockWidget("Renewal", self)
         self.detail_dock.setObjectName("renewalDock")
-        self.detail_dock.setWidget(self.detail)
         self.detail_dock.setAllowedAreas(
             Qt.DockWidgetArea.RightDockWidgetArea | Qt.DockWidgetArea.LeftDockWidgetArea
         )
@@ -121,27 +122,77 @@ class MainWindow(QMainWindow):
         self.startup.quit_requested.connect(self.close)
         self.home.message.connect(self.show_status)
         self.home.import_requested.connect(self.open_import_wizard)
-        self.detail.message.connect(self.show_status)
-        for page in self.page_widgets():
-            page.open_renewal.connect(self.open_renewal)
-            page.message.connect(self.show_status)
-        self.dashboard.export_rollup_requested.connect(self._export_rollup)
         executor.failed.connect(self.show_status)
         self._restore_geometry()
 
     # --- construction ---------------------------------------------------------------
 
     def page_widgets(self) -> list[Page]:
-        return [self.board, self.queues, self.dashboard, self.admin]
+        """The pages built so far."""
+        return list(self._built.values())
 
     def _page(self, key: str) -> QWidget:
-        return {
-            "home": self.home,
-            "board": self.board,
-            "queues": self.queues,
-            "dashboard": self.dashboard,
-            "admin": self.admin,
-        }[key]
+        return self.home if key == "home" else self._build_page(key)
+
+    def _build_page(self, key: str) -> Page:
+        page = self._built.get(key)
+        if page is not None:
+            return page
+        if key == "board":
+            page: Page = BoardPage(self.executor, self.settings)
+        elif key == "queues":
+            from desktop_app.ui.queues import QueuesPage
+
+            page = QueuesPage(self.executor, self.settings)
+            for action in page.actions_for_menu():
+                self.work_menu.addAction(action)
+        elif key == "dashboard":
+            from desktop_app.ui.dashboard import DashboardPage
+
+            page = DashboardPage(self.executor, self.settings)
+            page.export_rollup_requested.connect(self._export_rollup)
+        else:
+            from desktop_app.ui.admin import AdminPage
+
+            page = AdminPage(self.executor, self.settings)
+            page.set_timer_host(self.timer_host)
+        page.shortcut = f"Ctrl+{PAGE_KEYS.index(key) + 1}"
+        page.open_renewal.connect(self.open_renewal)
+        page.message.connect(self.show_status)
+        self._built[key] = page
+        self._holders[key].setWidget(page)
+        if self.session is not None:
+            page.set_session(self.session)
+        return page
+
+    @property
+    def board(self) -> BoardPage:
+        return self._build_page("board")  # type: ignore[return-value]
+
+    @property
+    def queues(self) -> QueuesPage:
+        return self._build_page("queues")  # type: ignore[return-value]
+
+    @property
+    def dashboard(self) -> DashboardPage:
+        return self._build_page("dashboard")  # type: ignore[return-value]
+
+    @property
+    def admin(self) -> AdminPage:
+        return self._build_page("admin")  # type: ignore[return-value]
+
+    @property
+    def detail(self) -> RenewalDetailPanel:
+        """The renewal panel (built the first time a renewal is opened)."""
+        if self._detail is None:
+            from desktop_app.ui.detail import RenewalDetailPanel
+
+            self._detail = RenewalDetailPanel(self.executor)
+            self._detail.message.connect(self.show_status)
+            self.detail_dock.setWidget(self._detail)
+            if self.session is not None:
+                self._detail.set_session(self.session)
+        return self._detail
 
     def _build_workspace(self) -> QWidget:
         workspace = QWidget()
@@ -164,16 +215,14 @@ class MainWindow(QMainWindow):
             item.setData(Qt.ItemDataRole.UserRole, key)
             item.setToolTip(f"{titles[key]} (Ctrl+{number})")
             self.nav.addItem(item)
-            widget = self._page(key)
-            if isinstance(widget, Page):
-                widget.shortcut = f"Ctrl+{number}"
             # A window smaller than a page (a laptop at 200 %) scrolls it rather than
             # refusing to shrink.
             holder = QScrollArea()
             holder.setObjectName(f"{key}Holder")
             holder.setWidgetResizable(True)
             holder.setFrameShape(QScrollArea.Shape.NoFrame)
-            holder.setWidget(widget)
+            if key == "home":
+                holder.setWidget(self.home)
             self._holders[key] = holder
             self.views.addWidget(holder)
         self.nav.currentRowChanged.connect(self._nav_changed)
@@ -228,8 +277,8 @@ class MainWindow(QMainWindow):
 
         self.work_menu = bar.addMenu("&Queue")
         self.work_menu.setToolTipsVisible(True)
-        for action in self.queues.actions_for_menu():
-            self.work_menu.addAction(action)
+        # filled by the Queues page when it is built; opening the menu builds it
+        self.work_menu.aboutToShow.connect(lambda: self._build_page("queues"))
 
         help_menu = bar.addMenu("&Help")
         self.about_action = QAction(f"&About {APP_NAME}", self)
@@ -300,7 +349,8 @@ class MainWindow(QMainWindow):
         self.exports.set_session(session)
         for page in self.page_widgets():
             page.set_session(session)
-        self.detail.set_session(session)
+        if self._detail is not None:
+            self._detail.set_session(session)
         self.switch_user_action.setEnabled(session.db.is_sqlite)
         for action in self.page_actions.values():
             action.setEnabled(True)
@@ -375,7 +425,8 @@ class MainWindow(QMainWindow):
         if self.timer_host is not None:
             self.timer_host.stop()
             self.timer_host = None
-            self.admin.set_timer_host(None)
+            if "admin" in self._built:
+                self._built["admin"].set_timer_host(None)  # type: ignore[attr-defined]
         if not timer_enabled():
             self.timer_label.setText("Timer service: off on this desktop")
             return
@@ -383,7 +434,8 @@ class MainWindow(QMainWindow):
         self.timer_host.state_changed.connect(self._show_timer_state)
         self.timer_host.state_changed.connect(lambda _text: self.tray.check_soon())
         self.timer_host.start()
-        self.admin.set_timer_host(self.timer_host)
+        if "admin" in self._built:
+            self._built["admin"].set_timer_host(self.timer_host)  # type: ignore[attr-defined]
 
     def _show_timer_state(self, text: str) -> None:
         self.timer_label.setText(text if len(text) <= 90 else text[:87] + "…")
