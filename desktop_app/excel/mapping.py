@@ -14,7 +14,7 @@ Pure functions: rows in, decisions out.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -411,6 +411,38 @@ def classify_row(row: Sequence[Any], mapping: Mapping[str, int], header: Sequenc
         if numbers or any(_looks_like_amount(t) for _, t in filled):
             return TOTAL
     return DATA
+
+
+def row_classifier(
+    mapping: Mapping[str, int], header: Sequence[str]
+) -> Callable[[Sequence[Any]], str]:
+    """:func:`classify_row` for one list's mapping and header, as a function of the row
+    alone: the common case (a policy number and an expiration) is decided with the
+    columns looked up once instead of on every row."""
+    p, x = mapping.get("policy_number"), mapping.get("expiration")
+
+    def classify(row: Sequence[Any]) -> str:
+        return classify_row(row, mapping, header)
+
+    if p is None or x is None:
+        return classify
+    head = header[p]
+    need = max(p, x)
+
+    def fast(row: Sequence[Any]) -> str:
+        if len(row) > need:
+            policy, expiration = row[p], row[x]
+            if (
+                policy is not None
+                and expiration is not None
+                and (not isinstance(policy, str) or policy.strip())
+                and (not isinstance(expiration, str) or expiration.strip())
+                and clean_text(policy) != head
+            ):
+                return DATA
+        return classify_row(row, mapping, header)
+
+    return fast
 
 
 def _looks_like_amount(text: str) -> bool:

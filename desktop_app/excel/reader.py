@@ -129,6 +129,7 @@ class SpreadsheetFile:
     _parts: dict[str, str] = field(default_factory=dict)  # sheet name → zip member
     _csv: tuple[str, str] | None = None  # (decoded text, delimiter)
     _row_counts: dict[str, int] = field(default_factory=dict)  # sheet → <row> elements
+    _heights: dict[str, int] = field(default_factory=dict)  # sheet → rows, once loaded
 
     def _count(self, name: str) -> int:
         member = self._parts.get(name)
@@ -137,6 +138,22 @@ class SpreadsheetFile:
         if name not in self._row_counts:
             self._row_counts[name] = _count_rows(self.path, member, self.max_rows)
         return self._row_counts[name]
+
+    def _check_rows(self, name: str) -> None:
+        """Refuse a sheet with more than ``max_rows`` rows before it is loaded. Most sheets
+        are far below the bound, which one quick pass over the XML proves; only a sheet
+        near it has its rows counted exactly."""
+        member = self._parts.get(name)
+        if member is None:
+            return
+        if name not in self._row_counts and _row_bound(self.path, member) <= self.max_rows:
+            return
+        if self._count(name) > self.max_rows:
+            raise _refuse(
+                self.path,
+                f"has more than {self.max_rows:,} rows on sheet '{name}', more than "
+                "Renewal Desk imports at once; split the list into smaller files.",
+            )
 
     @property
     def all_sheets(self) -> list[str]:
@@ -162,33 +179,31 @@ class SpreadsheetFile:
         if self.kind == "csv":
             assert self._csv is not None
             return self._csv[0].count("\n") + 1
-        return self._count(self.sheet(sheet))
+        name = self.sheet(sheet)
+        if name in self._heights:
+            return self._heights[name]
+        return self._count(name)
 
     def rows(self, sheet: str | None = None) -> Iterator[list[Any]]:
+        """An iterator over the rows of ``sheet``; a sheet that cannot be read (too many
+        rows, damaged) raises :class:`UnusableFile` here, before any row is read."""
         if self.kind == "csv":
             assert self._csv is not None
             text, delimiter = self._csv
-            yield from csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-            return
+            return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
         name = self.sheet(sheet)
-        if self._parts.get(name) is not None:
-            count = self._count(name)
-            if count > self.max_rows:
-                raise _refuse(
-                    self.path,
-                    f"has more than {self.max_rows:,} rows on sheet '{name}', more than "
-                    "Renewal Desk imports at once; split the list into smaller files.",
-                )
+        self._check_rows(name)
         try:
             loaded = self._workbook.get_sheet_by_name(name)
-            iterator = loaded.iter_rows()
+            self._heights[name] = loaded.height
+            # the rows come straight from calamine: no Python layer per row
+            return iter(loaded.iter_rows())
         except Exception as exc:  # calamine's errors: broken XML, missing parts
             raise _refuse(
                 self.path,
                 f"is damaged: sheet '{name}' cannot be read ({_first_line(exc)}); open it "
                 "in Excel and save it again.",
             ) from exc
-        yield from iterator
 
     def read_cell(self, sheet: str, row: int, column: int) -> Any:
         """One cell (1-based row and column) of a small sheet, e.g. the export marker."""
@@ -487,6 +502,28 @@ def _count_rows(path: Path, member: str, limit: int) -> int:
                 tail = window[-4:]  # shorter than a pattern: nothing in it was counted
                 if count > limit:
                     return count
+    except KeyError:
+        return 0
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        raise _refuse(
+            path,
+            f"is damaged or incomplete ({_first_line(exc)}); open it in Excel and save it "
+            "again, or export it again.",
+        ) from None
+    return count
+
+
+def _row_bound(path: Path, member: str) -> int:
+    """At least as many as :func:`_count_rows` counts: every "row" in the sheet's XML
+    (start and end tags, and any text that says "row"), in one pass."""
+    count = 0
+    tail = b""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(member) as stream:
+            while chunk := stream.read(4 * 1024 * 1024):
+                window = tail + chunk
+                count += window.count(b"row")
+                tail = window[-2:]  # shorter than "row": nothing in it was counted
     except KeyError:
         return 0
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:

@@ -17,13 +17,18 @@ The steps, each a function the import wizard (or the command line) calls in turn
 Steps 3–5 take ``progress(done, total)`` and ``cancelled()`` callbacks so a wizard can
 show a progress bar and a Cancel button while running off the GUI thread.
 
-Speed: an agency's list can have 100,000 rows. New accounts, policies, terms and their
-audit events are written with SQLAlchemy Core bulk inserts in the unit of work (the same
-checks and the same audit events as :func:`book.create_account_in` and
-:func:`book.add_policy_in`, one event per account and per policy); the rarer changes —
-a new premium, a later term renewed outside, an auto-renewal plan, an edited renewal
-card — go through the services' ``*_in`` functions, each in a savepoint so that a row
-the services refuse is reported as rejected instead of undoing the whole import.
+Speed: an agency's list can have 100,000 rows. Reading parses a block of rows a column
+at a time, each distinct value once (a list repeats a few carriers, lines, people and
+days on every row). New accounts, policies, terms and their audit events are written
+around the ORM, a table at a time — COPY on PostgreSQL (the next table's text is made
+while the server still works through the previous one), executemany on SQLite — with
+every value converted by its column type's own bind processor and each audit event's
+JSON the very text ``json.dumps`` writes: the same rows and the same events (one per
+account and per policy) as :func:`book.create_account_in` and :func:`book.add_policy_in`.
+The rarer changes — a new premium, a later term renewed outside, an auto-renewal plan, an
+edited renewal card — go through the services' ``*_in`` functions, each in a savepoint
+so that a row the services refuse is reported as rejected instead of undoing the whole
+import.
 
 Idempotent: a row whose values are already in the book is "unchanged", so importing the
 same file twice writes nothing the second time.
@@ -31,9 +36,11 @@ same file twice writes nothing the second time.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import time as clock
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -42,6 +49,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
 from desktop_app.db.engine import Database
@@ -75,6 +83,7 @@ FileKind = Literal["expiration_list", "renewal_list"]
 MAPPING_PREFIX = "import.mapping."
 CHUNK = 2000  # rows per bulk insert, and between progress reports / cancel checks
 TERM_MONTHS = 12  # a row without an effective date covers the 12 months before expiration
+SQLITE_CACHE_KIB = -65536  # SQLite's page cache while a list is written (negative: KiB)
 
 
 class ImportProblem(UserFacingError):
@@ -484,8 +493,8 @@ def read_file(
     :class:`ImportProblem` when the file as a whole cannot be imported."""
     with open_spreadsheet(path) as sf:
         name = sf.sheet(sheet) if sheet else _default_sheet(sf)
-        total = max(sf.estimated_rows(name), 1)
         rows = sf.rows(name)
+        total = max(sf.estimated_rows(name), 1)
         head: list[list[Any]] = []
         for row in rows:
             head.append(row)
@@ -609,7 +618,7 @@ def _read_list(
         "office": _limited(cells.clean_text, _LIMITS["office"]),
         "plan": _limited(cells.clean_text, _LIMITS["plan"]),
     }
-    # (field, column position, parser, the file's header) for the mapped fields, once
+    # (field, column position, parser, the file's header) for the mapped fields
     plan = [
         (key, columns[key], parser, headers[columns[key]] or colmap.FIELD_BY_KEY[key].label)
         for key, parser in parsers.items()
@@ -620,71 +629,208 @@ def _read_list(
     def header(key: str) -> str:
         return header_of.get(key) or colmap.FIELD_BY_KEY[key].label
 
-    classify = colmap.classify_row
-    for offset, values in enumerate(stream):
-        row_no = first_row + offset
-        if offset % CHUNK == 0:
-            _check_cancel(cancelled)
-            if progress is not None:
-                progress(min(row_no, total), total)
-        if offset == 0:
-            continue  # the header row itself
-        parsed.rows_read += 1
-        kind = classify(values, columns, headers)
-        if kind != colmap.DATA:
-            if kind == colmap.BLANK:
+    classify = colmap.row_classifier(columns, headers)
+    data, blank, totals = colmap.DATA, colmap.BLANK, colmap.TOTAL
+    records, rejections = parsed.records, parsed.rejections
+    fields = {key: (i, head, _Column(parser)) for key, i, parser, head in plan}
+    need = max(i for i, _, _ in fields.values()) + 1
+    carrier_keys: dict[str, str] = {}
+    rows_read = 0
+    for start, block in _blocks(stream, CHUNK):
+        _check_cancel(cancelled)
+        if progress is not None:
+            progress(min(first_row + start, total), total)
+        if start == 0:
+            block, start = block[1:], 1  # the header row itself
+        rows_read += len(block)
+        # Blank, subtotal and heading rows are counted and left out.
+        rows: list[list[Any]] = []
+        numbers: list[int] = []
+        for row_no, values in enumerate(block, first_row + start):
+            kind = classify(values)
+            if kind == data:
+                rows.append(values)
+                numbers.append(row_no)
+            elif kind == blank:
                 parsed.skipped_blank += 1
-            elif kind == colmap.TOTAL:
+            elif kind == totals:
                 parsed.skipped_totals += 1
             else:
                 parsed.skipped_headings += 1
+        if not rows:
             continue
-        width = len(values)
-        got: dict[str, Any] = {}
-        problems: list[Rejection] = []
-        for key, i, parser, head in plan:
-            value = values[i] if i < width else None
-            if value is None or value == "":
+        # Each column of the block parsed at once: every distinct value once.
+        if any(len(values) < need for values in rows):  # a CSV row cut short
+            rows = [v if len(v) >= need else [*v, *([None] * (need - len(v)))] for v in rows]
+        by_column = list(zip(*rows, strict=False))
+        got: dict[str, list[Any]] = {}
+        problems_at: dict[int, list[Rejection]] = {}
+        for key, (i, head, column) in fields.items():  # in the order rows are checked
+            results, refused = column.parse(by_column[i])
+            got[key] = results
+            for j in refused:
+                problems_at.setdefault(j, []).append(Rejection(numbers[j], head, results[j].reason))
+        for j, (row_no, number, carrier, expiration, *rest) in enumerate(
+            zip(numbers, *(got.get(key, _NONE) for key in _ROW_FIELDS), strict=False)
+        ):
+            problems = problems_at.get(j)
+            if problems is not None or number is None or carrier is None or expiration is None:
+                problems = problems or []
+                failed = {p.column for p in problems}
+                for key, value in (
+                    ("policy_number", number),
+                    ("carrier", carrier),
+                    ("expiration", expiration),
+                ):
+                    if value is None and header(key) not in failed:
+                        problems.append(
+                            Rejection(
+                                row_no, header(key), f"is empty; every row needs its {_noun(key)}"
+                            )
+                        )
+            effective = rest[1]
+            if not problems and effective is not None and not effective < expiration:
+                problems = [
+                    Rejection(
+                        row_no,
+                        header("effective"),
+                        f"{effective:%m/%d/%Y} is not before the expiration "
+                        f"({expiration:%m/%d/%Y})",
+                    )
+                ]
+            if problems:
+                rejections.extend(problems)
                 continue
-            try:
-                got[key] = parser(value)
-            except cells.BadValue as exc:
-                problems.append(Rejection(row_no, head, str(exc)))
-        failed = {p.column for p in problems}
-        for key in ("policy_number", "carrier", "expiration"):
-            if got.get(key) is None and header(key) not in failed:
-                problems.append(
-                    Rejection(row_no, header(key), f"is empty; every row needs its {_noun(key)}")
+            carrier_key = carrier_keys.get(carrier)
+            if carrier_key is None:
+                carrier_key = carrier_keys[carrier] = policy_key(carrier, "")[0]
+            key = (carrier_key, number.strip())
+            if key in seen:
+                rejections.append(
+                    Rejection(
+                        row_no,
+                        header("policy_number"),
+                        f"{carrier} policy {number} is also on row "
+                        f"{seen[key]}; only row {seen[key]} is imported",
+                    )
                 )
-        expiration, effective = got.get("expiration"), got.get("effective")
-        if not problems and effective is not None and not effective < expiration:
-            problems.append(
-                Rejection(
-                    row_no,
-                    header("effective"),
-                    f"{effective:%m/%d/%Y} is not before the expiration ({expiration:%m/%d/%Y})",
-                )
-            )
-        if problems:
-            parsed.rejections.extend(problems)
-            continue
-        record = ListRow(row=row_no, **got)
-        key = policy_key(record.carrier, record.policy_number)
-        if key in seen:
-            parsed.rejections.append(
-                Rejection(
-                    row_no,
-                    header("policy_number"),
-                    f"{record.carrier} policy {record.policy_number} is also on row "
-                    f"{seen[key]}; only row {seen[key]} is imported",
-                )
-            )
-            continue
-        seen[key] = row_no
-        parsed.records.append(record)
+                continue
+            seen[key] = row_no
+            records.append(ListRow(row_no, number, carrier, expiration, *rest))
+    parsed.rows_read = rows_read
     if progress is not None:
         progress(total, total)
     return parsed
+
+
+# ListRow's fields after the row number, in order; a field the file lacks is None throughout.
+_ROW_FIELDS = (
+    "policy_number",
+    "carrier",
+    "expiration",
+    "insured",
+    "effective",
+    "line_of_business",
+    "premium",
+    "producer",
+    "csr",
+    "office",
+    "plan",
+)
+_NONE = itertools.repeat(None)
+
+
+def _blocks(rows: Iterable[list[Any]], size: int) -> Iterator[tuple[int, list[list[Any]]]]:
+    """``rows`` in lists of ``size``, each with the position of its first row."""
+    iterator = iter(rows)
+    start = 0
+    while block := list(itertools.islice(iterator, size)):
+        yield start, block
+        start += len(block)
+
+
+class _Refused:
+    """A value a parser refused, remembered with its reason."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+MEMO_SIZE = 4096  # distinct values of a column remembered at most (then forgotten)
+_BLANKS: dict[tuple[type, Any], Any] = {(type(None), None): None, (str, ""): None}
+
+
+class _Column:
+    """One column's parser, run once per distinct value of the column.
+
+    A list repeats the same few carriers, lines, people and days on every row, so each
+    is parsed once and looked up after that. Values are told apart by type as well (1,
+    1.0 and True are equal in Python but parse differently). A column whose values
+    hardly repeat (policy numbers) is parsed value by value instead, and what a column
+    remembers is forgotten past :data:`MEMO_SIZE` values.
+    """
+
+    __slots__ = ("memo", "parser", "refused", "unique")
+
+    def __init__(self, parser: Callable[[Any], Any]) -> None:
+        self.parser = parser
+        self.memo: dict[tuple[type, Any], Any] = dict(_BLANKS)
+        self.refused: set[tuple[type, Any]] = set()
+        self.unique = 0  # blocks to parse value by value (the values hardly repeat)
+
+    def parse(self, values: Sequence[Any]) -> tuple[list[Any], list[int]]:
+        """Each value parsed (None for an empty cell, a :class:`_Refused` for a value the
+        parser refused), and the positions of the refused ones."""
+        if self.unique:
+            self.unique -= 1
+            return self._each(values)
+        if 0.0 in values:  # -0.0 == 0.0, yet "-0.00" is not "0.00": no remembering
+            return self._each(values)
+        keys = list(zip(map(type, values), values, strict=True))
+        memo = self.memo
+        if len(memo) > MEMO_SIZE:
+            memo.clear()
+            memo.update(_BLANKS)
+            self.refused.clear()
+        try:
+            new = set(keys).difference(memo)
+        except TypeError:  # a value that cannot be remembered
+            return self._each(values)
+        if len(new) * 2 > len(keys):
+            self.unique = 8  # look again after eight blocks
+        for key in new:
+            result = memo[key] = _parse_cell(self.parser, key[1])
+            if type(result) is _Refused:
+                self.refused.add(key)
+        results = list(map(memo.__getitem__, keys))
+        if not self.refused or self.refused.isdisjoint(keys):
+            return results, []
+        return results, [j for j, r in enumerate(results) if type(r) is _Refused]
+
+    def _each(self, values: Sequence[Any]) -> tuple[list[Any], list[int]]:
+        parser = self.parser
+        results: list[Any] = []
+        refused: list[int] = []
+        for value in values:
+            if value is None or value == "":
+                results.append(None)
+                continue
+            try:
+                results.append(parser(value))
+            except cells.BadValue as exc:
+                refused.append(len(results))
+                results.append(_Refused(str(exc)))
+        return results, refused
+
+
+def _parse_cell(parser: Callable[[Any], Any], value: Any) -> Any:
+    """The parsed value, or a :class:`_Refused` with the parser's reason."""
+    try:
+        return parser(value)
+    except cells.BadValue as exc:
+        return _Refused(str(exc))
 
 
 def _limited(parser: Callable[[Any], str | None], limit: int) -> Callable[[Any], str | None]:
@@ -1017,12 +1163,22 @@ class _ListPlanner:
         self.cancelled = cancelled
         self.tz = agency.time_zone(self.session)
         self._day_starts: dict[date, datetime] = {}
+        self._carriers: dict[str, str] = {}
+        self._term_before: dict[date, date] = {}  # expiration → a term's start 12 months before
+        self._found: dict[str, tuple[int, str] | None] = {}  # a name in the file → user
 
     def at(self, day: date) -> datetime:
         moment = self._day_starts.get(day)
         if moment is None:
             moment = self._day_starts[day] = agency.day_start(day, self.tz)
         return moment
+
+    def _key(self, carrier: str, policy_number: str) -> tuple[str, str]:
+        """:func:`policy_key`, each carrier's spelling normalised once."""
+        norm = self._carriers.get(carrier)
+        if norm is None:
+            norm = self._carriers[carrier] = policy_key(carrier, "")[0]
+        return (norm, policy_number.strip())
 
     # -- the snapshot ---------------------------------------------------------------
 
@@ -1044,12 +1200,13 @@ class _ListPlanner:
             for pid, name in s.execute(select(AutoRenewalPlan.id, AutoRenewalPlan.name))
         }
         self.plan_names = {pid: name for pid, name in self.plans.values()}
-        wanted = {policy_key(r.carrier, r.policy_number) for r in self.parsed.records}
+        self.keys = [self._key(r.carrier, r.policy_number) for r in self.parsed.records]
+        wanted = set(self.keys)
         ids: dict[tuple[str, str], int] = {}
         for pid, carrier, number in s.execute(
             select(Policy.id, Policy.carrier, Policy.policy_number)
         ):
-            key = policy_key(carrier, number)
+            key = self._key(carrier, number)
             if key in wanted:
                 ids[key] = pid
         self.policy_ids = ids
@@ -1108,11 +1265,11 @@ class _ListPlanner:
         # account-level values wanted by the file: account → field → (row, value)
         self.wanted: dict[Any, dict[str, tuple[int, Any, str]]] = {}
         self.new_accounts: dict[str, dict[str, Any]] = {}
-        for i, record in enumerate(self.parsed.records):
+        for i, (record, key) in enumerate(zip(self.parsed.records, self.keys, strict=True)):
             if i % CHUNK == 0:
                 _check_cancel(self.cancelled)
             problems: list[Rejection] = []
-            plan = self._decide(record, problems, out)
+            plan = self._decide(record, key, problems, out)
             if problems:
                 out.rejections.extend(problems)
             elif plan is None:
@@ -1135,11 +1292,16 @@ class _ListPlanner:
         header = self.parsed.mapping.get(key)
         return header or colmap.FIELD_BY_KEY[key].label
 
-    def _person(self, record: ListRow, key: str, problems: list[Rejection]) -> int | None:
-        name = getattr(record, key)
+    def _person(
+        self, record: ListRow, key: str, name: str | None, problems: list[Rejection]
+    ) -> int | None:
         if name is None:
             return None
-        found = self.people.get(name.casefold()) or self.people.get(_name_key(name))
+        found = self._found.get(name, False)
+        if found is False:
+            found = self._found[name] = self.people.get(name.casefold()) or self.people.get(
+                _name_key(name)
+            )
         if found is None:
             problems.append(
                 Rejection(
@@ -1168,14 +1330,18 @@ class _ListPlanner:
 
     def _want(
         self, account: Any, record: ListRow, name: str, value: Any, shown: str, out: _Outcome
-    ) -> None:
+    ) -> tuple[int, Any, str]:
         """Account-level values (producer, CSR, plan): the first row naming the account
-        decides; a later row that disagrees gets a warning, not a rejection."""
-        wanted = self.wanted.setdefault(account, {})
-        if name not in wanted:
-            wanted[name] = (record.row, value, shown)
-            return
-        row, held, held_shown = wanted[name]
+        decides; a later row that disagrees gets a warning, not a rejection. Returns the
+        deciding (row, value, as shown)."""
+        wanted = self.wanted.get(account)
+        if wanted is None:
+            wanted = self.wanted[account] = {}
+        first = wanted.get(name)
+        if first is None:
+            first = wanted[name] = (record.row, value, shown)
+            return first
+        row, held, held_shown = first
         if held != value:
             out.warnings.append(
                 Rejection(
@@ -1185,15 +1351,22 @@ class _ListPlanner:
                     f"row {row}'s value is used",
                 )
             )
+        return first
 
-    def _decide(self, record: ListRow, problems: list[Rejection], out: _Outcome) -> _RowPlan | None:
-        producer_id = self._person(record, "producer", problems)
-        csr_id = self._person(record, "csr", problems)
+    def _decide(
+        self,
+        record: ListRow,
+        key: tuple[str, str],
+        problems: list[Rejection],
+        out: _Outcome,
+    ) -> _RowPlan | None:
+        producer_id = self._person(record, "producer", record.producer, problems)
+        csr_id = self._person(record, "csr", record.csr, problems)
         plan = self._plan_name(record, problems)
         if problems:
             return None
         subject = f"{record.carrier} policy {record.policy_number}"
-        policy_id = self.policy_ids.get(policy_key(record.carrier, record.policy_number))
+        policy_id = self.policy_ids.get(key)
         end = self.at(record.expiration)
         if policy_id is None:
             return self._decide_new(record, problems, out, subject, end, producer_id, csr_id, plan)
@@ -1280,11 +1453,13 @@ class _ListPlanner:
         out: _Outcome,
     ) -> None:
         record, changes = plan_row.row, plan_row.changes
-        for name, value in (("producer", producer_id), ("csr", csr_id)):
+        for name, value, shown in (
+            ("producer", producer_id, record.producer),
+            ("csr", csr_id, record.csr),
+        ):
             if value is None:
                 continue
-            self._want(key, record, name, value, getattr(record, name), out)
-            first_row, first_value, _ = self.wanted[key][name]
+            first_row, first_value, _ = self._want(key, record, name, value, shown, out)
             if first_row != record.row or account is None:
                 continue
             current = account.producer_id if name == "producer" else account.csr_id
@@ -1292,8 +1467,7 @@ class _ListPlanner:
                 plan_row.account_fields[f"{name}_id"] = first_value
                 changes[name] = [self.usernames.get(current), self.usernames.get(first_value)]
         if plan is not None:
-            self._want(key, record, "plan", plan[0], plan[1], out)
-            first_row = self.wanted[key]["plan"][0]
+            first_row = self._want(key, record, "plan", plan[0], plan[1], out)[0]
             if first_row == record.row and (account is None or account.plan_id != plan[0]):
                 plan_row.plan = plan[1]
                 old = self.plan_names.get(account.plan_id) if account and account.plan_id else None
@@ -1331,7 +1505,12 @@ class _ListPlanner:
         if problems:
             return None
         assert record.insured is not None and record.line_of_business is not None
-        effective = record.effective or add_months(record.expiration, -TERM_MONTHS)
+        effective = record.effective
+        if effective is None:
+            effective = self._term_before.get(record.expiration)
+            if effective is None:
+                effective = add_months(record.expiration, -TERM_MONTHS)
+                self._term_before[record.expiration] = effective
         start = self.at(effective)
         # creates are counted, not itemised: a 100,000-row list would be 100,000 entries
         changes: dict[str, list[Any]] = {}
@@ -1345,19 +1524,34 @@ class _ListPlanner:
             self._account_changes(plan_row, account_id, account, producer_id, csr_id, plan, out)
         else:
             plan_row.new_account = name
-            if name not in self.new_accounts:
-                self.new_accounts[name] = {
+            target = self.new_accounts.get(name)
+            if target is None:
+                target = self.new_accounts[name] = {
                     "name": record.insured,
                     "producer_id": None,
                     "csr_id": None,
                     "plan": None,
                 }
-            self._account_changes(plan_row, ("new", name), None, producer_id, csr_id, plan, out)
-            target = self.new_accounts[name]
-            for key in ("producer", "csr"):
-                wanted = self.wanted.get(("new", name), {}).get(key)
-                if wanted is not None and wanted[0] == record.row:
-                    target[f"{key}_id"] = wanted[1]
+            key = ("new", name)
+            if plan is None:  # the common case, as _account_changes decides it
+                row = record.row
+                for field_, column, value, shown in (
+                    ("producer", "producer_id", producer_id, record.producer),
+                    ("csr", "csr_id", csr_id, record.csr),
+                ):
+                    if (
+                        value is not None
+                        and self._want(key, record, field_, value, shown, out)[0] == row
+                    ):
+                        target[column] = value
+                return plan_row
+            self._account_changes(plan_row, key, None, producer_id, csr_id, plan, out)
+            wanted = self.wanted.get(key)
+            if wanted is not None:
+                for field_, column in (("producer", "producer_id"), ("csr", "csr_id")):
+                    first = wanted.get(field_)
+                    if first is not None and first[0] == record.row:
+                        target[column] = first[1]
             if plan_row.plan is not None:
                 target["plan"] = plan_row.plan
         return plan_row
@@ -1373,133 +1567,9 @@ class _ListPlanner:
         creates = [p for p in out.plans if p.action == "create"]
         updates = [p for p in out.plans if p.action == "update"]
         total = len(creates) + len(updates)
-        done = 0
         if self.progress is not None:
             self.progress(0, total)
-        user_id, username, source = uow.user.id, uow.user.username, uow.source.value
-        now = datetime.now(UTC)
-        name_of = self.usernames.get
-
-        def audit(action: str, object_type: str, items: Iterable[tuple[int, dict]]) -> None:
-            _fast_insert(
-                session,
-                AuditEvent.__table__,  # type: ignore[arg-type]
-                (
-                    "at",
-                    "user_id",
-                    "actor",
-                    "source",
-                    "action",
-                    "object_type",
-                    "object_id",
-                    "changes",
-                ),
-                [
-                    (now, user_id, username, source, action, object_type, oid, changes)
-                    for oid, changes in items
-                ],
-            )
-
-        # New accounts (a plan named in the file is assigned once their policies exist).
-        names = list(self.new_accounts)
-        account_ids = _new_ids(session, Account.__table__, len(names))  # type: ignore[arg-type]
-        new_ids = dict(zip(names, account_ids, strict=True))
-        for chunk in _chunks(names, CHUNK):
-            _check_cancel(self.cancelled)
-            wanted = [(new_ids[n], self.new_accounts[n]) for n in chunk]
-            _fast_insert(
-                session,
-                Account.__table__,  # type: ignore[arg-type]
-                ("id", "name", "producer_id", "csr_id", "service_tier", "version", "created_at"),
-                [
-                    (aid, a["name"], a["producer_id"], a["csr_id"], "standard", 1, now)
-                    for aid, a in wanted
-                ],
-            )
-            audit(
-                "account.create",
-                "accounts",
-                (
-                    (
-                        aid,
-                        {
-                            "name": [None, a["name"]],
-                            "producer": [None, name_of(a["producer_id"])],
-                            "csr": [None, name_of(a["csr_id"])],
-                            "plan": [None, None],
-                        },
-                    )
-                    for aid, a in wanted
-                ),
-            )
-        # New policies, their first terms, one audit event each (as book.add_policy_in).
-        policy_ids = _new_ids(session, Policy.__table__, len(creates))  # type: ignore[arg-type]
-        term_ids = _new_ids(session, Term.__table__, len(creates))  # type: ignore[arg-type]
-        for p, pid in zip(creates, policy_ids, strict=True):
-            p.policy_id = pid
-            if p.new_account is not None:
-                p.account_id = new_ids[p.new_account]
-        for start in range(0, len(creates), CHUNK):
-            _check_cancel(self.cancelled)
-            chunk = creates[start : start + CHUNK]
-            _fast_insert(
-                session,
-                Policy.__table__,  # type: ignore[arg-type]
-                (
-                    "id",
-                    "account_id",
-                    "policy_number",
-                    "carrier",
-                    "line_of_business",
-                    "office",
-                    "status",
-                    "version",
-                    "created_at",
-                ),
-                [
-                    (
-                        p.policy_id,
-                        p.account_id,
-                        p.row.policy_number,
-                        p.row.carrier,
-                        p.row.line_of_business,
-                        p.row.office,
-                        "active",
-                        1,
-                        now,
-                    )
-                    for p in chunk
-                ],
-            )
-            _fast_insert(
-                session,
-                Term.__table__,  # type: ignore[arg-type]
-                ("id", "policy_id", "start_at", "end_at", "premium", "created_at"),
-                [
-                    (tid, p.policy_id, p.start, p.end, p.premium, now)
-                    for p, tid in zip(chunk, term_ids[start : start + CHUNK], strict=True)
-                ],
-            )
-            audit(
-                "policy.create",
-                "policies",
-                (
-                    (
-                        p.policy_id,
-                        {
-                            "policy_number": [None, p.row.policy_number],
-                            "carrier": [None, p.row.carrier],
-                            "line_of_business": [None, p.row.line_of_business],
-                            "term": [None, [_iso(p.start), _iso(p.end)]],
-                            "premium": [None, None if p.premium is None else str(p.premium)],
-                        },
-                    )
-                    for p in chunk
-                ),
-            )
-            done += len(chunk)
-            if self.progress is not None:
-                self.progress(done, total)
+        self._write_creates(creates, total)
         # Plans the file assigns to accounts with new policies, and the auto-renewal an
         # account's existing plan gives each new policy (as book.add_policy_in does).
         planned: set[int | None] = set()
@@ -1514,6 +1584,7 @@ class _ListPlanner:
                 assert policy is not None
                 auto_renewals.ensure_for_latest_term_in(uow, policy)
         # Changes to policies already in the book: through the services, row by row.
+        done = len(creates)
         for p in updates:
             if done % CHUNK == 0:
                 _check_cancel(self.cancelled)
@@ -1523,6 +1594,127 @@ class _ListPlanner:
                 self.progress(done, total)
         if self.progress is not None:
             self.progress(total, total)
+
+    def _write_creates(self, creates: list[_RowPlan], total: int) -> None:
+        """New accounts, policies and terms, and one audit event per account and per policy
+        (the events :func:`book.create_account_in` and :func:`book.add_policy_in` write),
+        around the ORM: COPY on PostgreSQL, executemany on SQLite.
+
+        The order is the old one, so ids and audit events come out the same: every new
+        account and its event first, then chunk by chunk the policies, their terms and
+        their events; progress counts the rows of the list whose writing is complete.
+        Every value is converted to the database's form once per distinct value (a list
+        has a few hundred days and a handful of carriers), and each audit event's JSON is
+        put together from pieces encoded once — the very text ``json.dumps`` writes.
+        """
+        uow = self.uow
+        bulk = _Bulk(self.session, self.cancelled)
+        now = datetime.now(UTC)
+        name_of = self.usernames.get
+        accounts_t: Table = Account.__table__  # type: ignore[assignment]
+        policies_t: Table = Policy.__table__  # type: ignore[assignment]
+        terms_t: Table = Term.__table__  # type: ignore[assignment]
+        audit_t: Table = AuditEvent.__table__  # type: ignore[assignment]
+
+        # Ids handed out before writing, so children point at their parents directly.
+        names = list(self.new_accounts)
+        new_ids = dict(zip(names, bulk.new_ids(accounts_t, len(names)), strict=True))
+        policy_ids = bulk.new_ids(policies_t, len(creates))
+        for p, pid in zip(creates, policy_ids, strict=True):
+            p.policy_id = pid
+            if p.new_account is not None:
+                p.account_id = new_ids[p.new_account]
+
+        new_accounts = self.new_accounts
+        text = _JsonText()
+        when = bulk.converter(terms_t, "start_at")
+        money = bulk.converter(terms_t, "premium", remember=False)
+        event = {"at": now, "user_id": uow.user.id, "actor": uow.user.username}
+        event["source"] = uow.source.value
+        steps = [
+            bulk.rows(
+                accounts_t,
+                ("id", "name", "producer_id", "csr_id"),
+                (
+                    (new_ids[n], a["name"], a["producer_id"], a["csr_id"])
+                    for n, a in ((n, new_accounts[n]) for n in names)
+                ),
+                {"service_tier": "standard", "version": 1, "created_at": now},
+            ),
+            bulk.rows(
+                audit_t,
+                ("object_id", "changes"),
+                (
+                    (
+                        new_ids[n],
+                        f'{{"name": [null, {text.fresh(a["name"])}], '
+                        f'"producer": [null, {text(name_of(a["producer_id"]))}], '
+                        f'"csr": [null, {text(name_of(a["csr_id"]))}], "plan": [null, null]}}',
+                    )
+                    for n, a in ((n, new_accounts[n]) for n in names)
+                ),
+                {**event, "action": "account.create", "object_type": "accounts"},
+                converted=True,
+            ),
+        ]
+        for chunk in _chunks(creates, CHUNK):
+            steps.append(
+                bulk.rows(
+                    policies_t,
+                    ("id", "account_id", "policy_number", "carrier", "line_of_business", "office"),
+                    (
+                        (
+                            p.policy_id,
+                            p.account_id,
+                            p.row.policy_number,
+                            p.row.carrier,
+                            p.row.line_of_business,
+                            p.row.office,
+                        )
+                        for p in chunk
+                    ),
+                    {"status": "active", "version": 1, "created_at": now},
+                )
+            )
+            # The database numbers the terms itself, in this order (as it would one by one).
+            steps.append(
+                bulk.rows(
+                    terms_t,
+                    ("policy_id", "start_at", "end_at", "premium"),
+                    ((p.policy_id, when(p.start), when(p.end), money(p.premium)) for p in chunk),
+                    {"created_at": now},
+                    converted=True,
+                )
+            )
+            steps.append(
+                bulk.rows(
+                    audit_t,
+                    ("object_id", "changes"),
+                    (
+                        (
+                            p.policy_id,
+                            f'{{"policy_number": [null, {text.fresh(p.row.policy_number)}], '
+                            f'"carrier": [null, {text(p.row.carrier)}], '
+                            f'"line_of_business": [null, {text(p.row.line_of_business)}], '
+                            f'"term": [null, {text.term(p.start, p.end)}], '
+                            f'"premium": [null, {text.amount(p.premium)}]}}',
+                        )
+                        for p in chunk
+                    ),
+                    {**event, "action": "policy.create", "object_type": "policies"},
+                    converted=True,
+                    completes=len(chunk),
+                )
+            )
+        done = 0
+
+        def advance(rows: int) -> None:
+            nonlocal done
+            done += rows
+            if self.progress is not None:
+                self.progress(done, total)
+
+        bulk.write(steps, advance)
 
     def _assign_plan(self, p: _RowPlan) -> None:
         assert p.account_id is not None and p.plan is not None
@@ -1581,6 +1773,34 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
+class _JsonText:
+    """Pieces of JSON text exactly as ``json.dumps`` writes them, the repeated ones
+    (carriers, lines, people, terms) encoded once."""
+
+    def __init__(self) -> None:
+        self._memo: dict[Any, str] = {None: "null"}
+        self.fresh = _encode_json_string  # for values that do not repeat
+
+    def __call__(self, value: str | None) -> str:
+        found = self._memo.get(value)
+        if found is None:
+            found = self._memo[value] = _encode_json_string(value)  # type: ignore[arg-type]
+        return found
+
+    def amount(self, value: Decimal | None) -> str:
+        return "null" if value is None else _encode_json_string(str(value))
+
+    def term(self, start: datetime | None, end: datetime | None) -> str:
+        key = ("term", start, end)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = json.dumps([_iso(start), _iso(end)])
+        return found
+
+
+_encode_json_string: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+
+
 def _new_ids(session: Session, table: Table, count: int) -> list[int]:
     """``count`` fresh primary keys for ``table``, handed out before the rows are written
     so children can point at their parents without a round trip per row.
@@ -1592,68 +1812,217 @@ def _new_ids(session: Session, table: Table, count: int) -> list[int]:
     if count == 0:
         return []
     name = table.name
-    if session.get_bind().dialect.name == "postgresql":
-        return list(
-            session.scalars(
-                text(
-                    f"SELECT nextval(pg_get_serial_sequence('{name}', 'id')) "
-                    "FROM generate_series(1, :n)"
-                ),
-                {"n": count},
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        raw = connection.connection.driver_connection
+        with raw.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute(
+                f"SELECT nextval(pg_get_serial_sequence('{name}', 'id')) "
+                "FROM generate_series(1, %s)",
+                (count,),
             )
-        )
+            return [row[0] for row in cursor.fetchall()]
     top = session.scalar(text(f"SELECT COALESCE(MAX(id), 0) FROM {name}")) or 0
     return list(range(top + 1, top + 1 + count))
 
 
-def _fast_insert(
-    session: Session, table: Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
-) -> None:
-    """Insert ``rows`` (tuples in ``columns`` order) in one round: COPY on PostgreSQL,
-    one executemany on SQLite.
+class _Bulk:
+    """Rows written around the ORM in the database's own form, step by step (a table, or a
+    chunk of one): one COPY per step on PostgreSQL, executemany per :data:`CHUNK` rows on
+    SQLite. Cancel is checked between chunks of rows.
 
-    Each value goes through its column type's own bind processor first — the very
-    conversion SQLAlchemy applies (UTC times, money as cents, JSON text, enumeration
-    values) — without building a parameter dictionary per row, which is most of what a
-    Core insert of 100,000 rows costs.
+    Each value goes through its column type's own bind processor — the very conversion
+    SQLAlchemy applies (UTC times, money as cents, enumeration values) — remembered per
+    distinct value; the columns that are the same on every row are converted once.
     """
-    if not rows:
-        return
-    connection = session.connection()
-    dialect = connection.dialect
-    # The processors SQLAlchemy itself compiles for this dialect (the dialect-specific
-    # implementation of each type: SQLite's exact DATETIME text, psycopg's JSON wrapper).
-    processors = [table.c[name].type._cached_bind_processor(dialect) for name in columns]
-    if any(processors):
-        # A list's dates repeat (a year has 365 days): convert each distinct one once.
-        memo: dict[tuple[int, Any], Any] = {}
-        pairs = [(i, f) for i, f in enumerate(processors) if f is not None]
-        converted = []
-        for row in rows:
-            values = list(row)
-            for i, f in pairs:
-                value = values[i]
-                if value is None:
+
+    def __init__(self, session: Session, cancelled: CancelCheck | None) -> None:
+        self.session = session
+        self.connection = session.connection()
+        self.dialect = self.connection.dialect
+        self.postgres = self.dialect.name == "postgresql"
+        self.cancelled = cancelled
+
+    def new_ids(self, table: Table, count: int) -> list[int]:
+        return _new_ids(self.session, table, count)
+
+    def converter(
+        self, table: Table, column: str, *, remember: bool = True
+    ) -> Callable[[Any], Any]:
+        """``column``'s conversion to the database's form; ``remember``: once per value."""
+        process = table.c[column].type._cached_bind_processor(self.dialect)
+        if process is None:
+            return lambda value: value
+        if not remember:
+            return lambda value: None if value is None else process(value)
+        memo: dict[Any, Any] = {None: None}
+
+        def convert(value: Any) -> Any:
+            try:
+                return memo[value]
+            except KeyError:
+                done = memo[value] = process(value)
+                return done
+
+        return convert
+
+    def rows(
+        self,
+        table: Table,
+        columns: tuple[str, ...],
+        rows: Iterable[tuple[Any, ...]],
+        constants: Mapping[str, Any],
+        *,
+        converted: bool = False,
+        completes: int = 0,
+    ) -> _TableRows:
+        """``rows`` (tuples in ``columns`` order) with ``constants`` (column → value, the
+        same on every row), to be written by :meth:`write`. ``converted``: the rows are in
+        the database's form already; otherwise each column is converted here.
+        ``completes``: the rows of the list whose writing is complete once these are in."""
+        fixed = {name: self.converter(table, name)(value) for name, value in constants.items()}
+        if not converted:
+            converters = [
+                (i, self.converter(table, name))
+                for i, name in enumerate(columns)
+                if table.c[name].type._cached_bind_processor(self.dialect) is not None
+            ]
+            if converters:
+                rows = (_converted(row, converters) for row in rows)
+        return _TableRows(table.name, (*columns, *fixed), tuple(fixed.values()), rows, completes)
+
+    def write(self, steps: list[_TableRows], advance: Callable[[int], None]) -> None:
+        """Insert each step's rows, in order (parents first); ``advance(n)`` after a step
+        that completes ``n`` rows of the list."""
+        if self.postgres:
+            self._copy(steps, advance)
+            return
+        # SQLite's page cache (2 MB by default) is made big enough for the indexes being
+        # filled, so pages are not written out and read back during the transaction.
+        connection = self.connection
+        cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+        bigger = cache is not None and 0 > cache > SQLITE_CACHE_KIB
+        if bigger:
+            connection.exec_driver_sql(f"PRAGMA cache_size = {SQLITE_CACHE_KIB}")
+        try:
+            for step in steps:
+                # the values the same on every row are written into the statement itself
+                varying = len(step.names) - len(step.fixed)
+                marks = ["?"] * varying + [_sql_literal(v) for v in step.fixed]
+                statement = (
+                    f"INSERT INTO {step.name} ({', '.join(step.names)}) VALUES ({', '.join(marks)})"
+                )
+                for chunk in _batches(step.rows, CHUNK):
+                    _check_cancel(self.cancelled)
+                    connection.exec_driver_sql(statement, chunk)
+                if step.completes:
+                    advance(step.completes)
+        finally:
+            if bigger:
+                with contextlib.suppress(SQLAlchemyError):  # the error already raised counts
+                    connection.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
+
+    def _copy(self, steps: list[_TableRows], advance: Callable[[int], None]) -> None:
+        """One COPY per step. While the server still works through a step's rows, the
+        next step's text is made ready: the two sides work at the same time."""
+        render = _CopyText()
+
+        def text(step: _TableRows) -> list[bytes]:
+            tail = "".join("\t" + render(v) for v in step.fixed) + "\n"
+            return [
+                "".join(["\t".join(map(render, row)) + tail for row in chunk]).encode()
+                for chunk in _batches(step.rows, CHUNK)
+            ]
+
+        raw = self.connection.connection.driver_connection
+        ready = text(steps[0]) if steps else []
+        with raw.cursor() as cursor:  # type: ignore[union-attr]
+            for i, step in enumerate(steps):
+                if not ready:  # nothing to write (a list with no new account, say)
+                    ready = text(steps[i + 1]) if i + 1 < len(steps) else []
                     continue
-                if isinstance(value, datetime | Decimal):
-                    key = (i, value)
-                    done = memo.get(key)
-                    if done is None:
-                        done = memo[key] = f(value)
-                    values[i] = done
-                else:
-                    values[i] = f(value)
-            converted.append(tuple(values))
-        rows = converted
-    names = ", ".join(columns)
-    if dialect.name == "postgresql":
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    marks = ", ".join("?" for _ in columns)
-    connection.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+                statement = f"COPY {step.name} ({', '.join(step.names)}) FROM STDIN"
+                with cursor.copy(statement) as copy:
+                    for data in ready:
+                        _check_cancel(self.cancelled)
+                        copy.write(data)
+                    ready = text(steps[i + 1]) if i + 1 < len(steps) else []
+                if step.completes:
+                    advance(step.completes)
+
+
+@dataclass
+class _TableRows:
+    """Rows for one table: the column names, the values the same on every row (in the
+    database's form) and the rows themselves (produced once, lazily)."""
+
+    name: str
+    names: tuple[str, ...]
+    fixed: tuple[Any, ...]
+    rows: Iterable[tuple[Any, ...]]
+    completes: int = 0  # rows of the list completely written once these are
+
+
+class _CopyText:
+    """Values in PostgreSQL's COPY text form: ``\\N`` for NULL, special characters escaped,
+    times in ISO form (remembered: a list has a few hundred distinct days)."""
+
+    _ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+    def __init__(self) -> None:
+        self._times: dict[datetime, str] = {}
+
+    def __call__(self, value: Any) -> str:
+        kind = type(value)
+        if kind is str:
+            if value.isprintable() and "\\" not in value:
+                return value
+            return value.translate(self._ESCAPES)
+        if kind is int:
+            return str(value)
+        if value is None:
+            return "\\N"
+        if kind is datetime:
+            found = self._times.get(value)
+            if found is None:
+                if value.tzinfo is None:
+                    raise ValueError(f"naive datetime {value!r} cannot be written")
+                found = self._times[value] = value.isoformat()
+            return found
+        if kind is bool:
+            return "t" if value else "f"
+        raise TypeError(f"cannot write {kind.__name__} values with COPY")
+
+
+def _sql_literal(value: Any) -> str:
+    """A value in the database's form as an SQL literal (NULL, a whole number, text)."""
+    if value is None:
+        return "NULL"
+    if type(value) is int:
+        return str(value)
+    if type(value) is str and "\x00" not in value:
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"no SQL literal for {type(value).__name__} values")
+
+
+def _converted(
+    row: tuple[Any, ...], converters: list[tuple[int, Callable[[Any], Any]]]
+) -> tuple[Any, ...]:
+    values = list(row)
+    for i, convert in converters:
+        values[i] = convert(values[i])
+    return tuple(values)
+
+
+def _batches(rows: Iterable[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
+    batch: list[tuple[Any, ...]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class _EditPlanner:
