@@ -11,7 +11,6 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
 from desktop_app import APP_NAME
 from desktop_app.services.users import UserInfo
 from desktop_app.ui import theme
+from desktop_app.ui.startup import centered_card
 
 NO_KEYRING = (
     "This computer has no safe password store, so the password is used for this session "
@@ -49,16 +49,7 @@ class SignInPage(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("signInPage")
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(32, 32, 32, 32)
-        outer.addStretch(2)
-        card = QFrame()
-        card.setObjectName("card")
-        card.setMinimumWidth(420)
-        card.setMaximumWidth(560)
-        layout = QVBoxLayout(card)
-        layout.setContentsMargins(28, 24, 28, 24)
-        layout.setSpacing(12)
+        layout = centered_card(self, max_width=560)
 
         self.title = QLabel(f"Sign in to {APP_NAME}")
         self.title.setFont(theme.scaled_font(self.title, 1.5, bold=True))
@@ -78,13 +69,6 @@ class SignInPage(QWidget):
         layout.addWidget(self.where)
         layout.addWidget(self.message)
         layout.addWidget(self.forms)
-
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(card, 3)
-        row.addStretch(1)
-        outer.addLayout(row)
-        outer.addStretch(3)
 
     # --- the list of people --------------------------------------------------------
 

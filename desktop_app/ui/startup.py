@@ -19,6 +19,28 @@ from desktop_app.ui import theme
 OPENING = "Opening database…"
 
 
+def centered_card(page: QWidget, *, max_width: int = 620) -> QVBoxLayout:
+    """Put one card in the middle of ``page`` (a little above centre); returns the card's
+    layout for the page to fill."""
+    outer = QVBoxLayout(page)
+    outer.setContentsMargins(32, 32, 32, 32)
+    outer.addStretch(2)
+    card = QFrame()
+    card.setObjectName("card")
+    card.setMinimumWidth(420)
+    card.setMaximumWidth(max_width)
+    layout = QVBoxLayout(card)
+    layout.setContentsMargins(28, 24, 28, 24)
+    layout.setSpacing(12)
+    row = QHBoxLayout()
+    row.addStretch(1)
+    row.addWidget(card, 3)
+    row.addStretch(1)
+    outer.addLayout(row)
+    outer.addStretch(3)
+    return layout
+
+
 class StartupPage(QWidget):
     """Shows "Opening database…" with a busy bar, or one plain sentence with Retry and Quit."""
 
@@ -28,17 +50,7 @@ class StartupPage(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("startupPage")
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(32, 32, 32, 32)
-        outer.addStretch(2)
-
-        card = QFrame()
-        card.setObjectName("card")
-        card.setMinimumWidth(420)
-        card.setMaximumWidth(620)
-        layout = QVBoxLayout(card)
-        layout.setContentsMargins(28, 24, 28, 24)
-        layout.setSpacing(12)
+        layout = centered_card(self)
 
         self.title = QLabel(APP_NAME)
         self.title.setFont(theme.scaled_font(self.title, 1.6, bold=True))
@@ -71,13 +83,6 @@ class StartupPage(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.busy)
         layout.addWidget(self.buttons)
-
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(card, 3)
-        row.addStretch(1)
-        outer.addLayout(row)
-        outer.addStretch(3)
 
         self.retry_button.clicked.connect(self.retry_requested)
         self.quit_button.clicked.connect(self.quit_requested)
