@@ -23,8 +23,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from desktop_app.db.engine import Database
 from desktop_app.db.models import (
@@ -118,28 +119,49 @@ def _once(uow: Any, kind: str, subject_id: int, detail: str, now: datetime, **mo
     return True
 
 
+def _seen(uow: Any, keys: list[tuple[str, int, str]]) -> set[tuple[str, int, str]]:
+    """Which of these pieces of work, (kind, subject, detail), the ledger already holds:
+    one query for a whole chore instead of one per piece."""
+    found: set[tuple[str, int, str]] = set()
+    kinds = {kind for kind, _s, _d in keys}
+    subjects = sorted({subject for _k, subject, _d in keys})
+    for start in range(0, len(subjects), 1000):
+        found.update(
+            tuple(row)  # type: ignore[misc]
+            for row in uow.session.execute(
+                select(TimerFiring.kind, TimerFiring.subject_id, TimerFiring.detail).where(
+                    TimerFiring.kind.in_(kinds),
+                    TimerFiring.subject_id.in_(subjects[start : start + 1000]),
+                )
+            )
+        )
+    return found & set(keys)
+
+
+def _record(uow: Any, kind: str, subject_id: int, detail: str, now: datetime, **more: Any) -> None:
+    uow.session.add(
+        TimerFiring(kind=kind, subject_id=subject_id, detail=detail, fired_at=now, **more)
+    )
+
+
 def _window_cards(uow: Any, now: datetime, tz: Any) -> list[dict[str, Any]]:
     session = uow.session
     windows = agency.window_days(session)
-    latest = (
-        select(Term.policy_id, func.max(Term.end_at).label("end_at"))
-        .group_by(Term.policy_id)
-        .subquery()
-    )
+    later = aliased(Term)
     actions: list[dict[str, Any]] = []
     for lob, days in windows.items():
         horizon = now + timedelta(days=days)
         rows = session.execute(
             select(Term, Policy)
-            .join(
-                latest, and_(latest.c.policy_id == Term.policy_id, latest.c.end_at == Term.end_at)
-            )
             .join(Policy, Policy.id == Term.policy_id)
             .where(
                 Policy.line_of_business == lob,
                 Policy.status == PolicyStatus.ACTIVE,
                 Term.end_at > now,
                 Term.end_at <= horizon,
+                # The policy's latest term (read from the window's few terms, not by
+                # grouping every term of the book).
+                ~exists().where(later.policy_id == Term.policy_id, later.end_at > Term.end_at),
                 ~exists().where(Renewal.term_id == Term.id),
                 ~exists().where(TimerFiring.kind == "window", TimerFiring.subject_id == Term.id),
                 # An active auto-renewal with a create trigger opens the card itself (maybe
@@ -208,8 +230,11 @@ def _task_reminders(uow: Any, now: datetime, tz: Any) -> list[dict[str, Any]]:
         .limit(LIMIT_PER_CHORE)
     ).all()
     actions = []
+    seen = _seen(uow, [("task_reminder", t.id, t.due_date.isoformat()) for t, _p, _a in rows])
     for task, policy, account in rows:
-        if not _once(
+        if ("task_reminder", task.id, task.due_date.isoformat()) in seen:
+            continue
+        _record(
             uow,
             "task_reminder",
             task.id,
@@ -217,8 +242,7 @@ def _task_reminders(uow: Any, now: datetime, tz: Any) -> list[dict[str, Any]]:
             now,
             outcome="notice",
             renewal_id=task.renewal_id,
-        ):
-            continue
+        )
         when = "today" if task.due_date == today else f"overdue since {task.due_date:%m/%d/%Y}"
         _notice(
             uow,
@@ -257,11 +281,11 @@ def _document_reminders(uow: Any, now: datetime, tz: Any) -> list[dict[str, Any]
         .limit(LIMIT_PER_CHORE)
     ).all()
     actions = []
+    seen = _seen(uow, [("document_reminder", row[0].id, "") for row in rows])
     for doc, renewal, policy, account, end_at in rows:
-        if not _once(
-            uow, "document_reminder", doc.id, "", now, outcome="notice", renewal_id=renewal.id
-        ):
+        if ("document_reminder", doc.id, "") in seen:
             continue
+        _record(uow, "document_reminder", doc.id, "", now, outcome="notice", renewal_id=renewal.id)
         expires = agency.local_date(end_at, tz)
         _notice(
             uow,
@@ -295,14 +319,12 @@ def _flags(uow: Any, now: datetime, tz: Any) -> list[dict[str, Any]]:
         )
         .order_by(Renewal.id)
     ).all()
-    count = 0
+    candidates: list[tuple[Renewal, str, str, str]] = []
     for renewal, stage in rows:
-        if count >= LIMIT_PER_CHORE:
-            break
-        wanted: list[tuple[str, str, str]] = []
         if stage.sla_days and renewal.stage_entered_at + timedelta(days=stage.sla_days) < now:
-            wanted.append(
+            candidates.append(
                 (
+                    renewal,
                     "past_sla",
                     f"{stage.id}:{renewal.stage_entered_at.isoformat()}",
                     f"has been in {stage.name} longer than its {stage.sla_days} days",
@@ -312,28 +334,31 @@ def _flags(uow: Any, now: datetime, tz: Any) -> list[dict[str, Any]]:
             renewal.next_action_due is not None and renewal.next_action_due < today
         ):
             due = renewal.next_action_due.isoformat() if renewal.next_action_due else "none"
-            wanted.append(("no_next_action", due, "has no next action that is still current"))
-        for flag, detail, words in wanted:
-            if not _once(
-                uow,
-                f"flag.{flag}",
-                renewal.id,
-                detail,
-                now,
-                outcome="flagged",
-                renewal_id=renewal.id,
-            ):
-                continue
-            flags = list(renewal.risk_flags or [])
-            if flag not in flags:
-                uow.update(renewal, {"risk_flags": [*flags, flag]}, "renewal.flag")
-            _notice(
-                uow,
-                renewal.next_action_owner_id,
-                renewal.id,
-                flag,
-                f"Renewal {renewal.id} {words}.",
+            candidates.append(
+                (renewal, "no_next_action", due, "has no next action that is still current")
             )
-            actions.append({"kind": f"flag_{flag}", "renewal_id": renewal.id})
-            count += 1
+    seen = _seen(uow, [(f"flag.{flag}", r.id, detail) for r, flag, detail, _w in candidates])
+    previous = None
+    for renewal, flag, detail, words in candidates:
+        if renewal is not previous and len(actions) >= LIMIT_PER_CHORE:
+            break  # the limit is looked at between renewals
+        previous = renewal
+        if (f"flag.{flag}", renewal.id, detail) in seen:
+            continue
+        _record(
+            uow, f"flag.{flag}", renewal.id, detail, now, outcome="flagged", renewal_id=renewal.id
+        )
+        flags = list(renewal.risk_flags or [])
+        if flag not in flags:
+            # Written with the rest at the end (one statement for all, not a flush each).
+            changes = uow.apply(renewal, {"risk_flags": [*flags, flag]})
+            uow.audit("renewal.flag", "renewals", renewal.id, changes)
+        _notice(
+            uow,
+            renewal.next_action_owner_id,
+            renewal.id,
+            flag,
+            f"Renewal {renewal.id} {words}.",
+        )
+        actions.append({"kind": f"flag_{flag}", "renewal_id": renewal.id})
     return actions

@@ -224,13 +224,21 @@ def next_due(facts: AutoRenewalFacts) -> datetime | None:
     return rules.next_due_time(facts.times, facts.fired)
 
 
+def stored_values(
+    after: AutoRenewalFacts, next_due_at: datetime | Keep | None = KEEP
+) -> dict[str, Any]:
+    """The columns :func:`store` writes for ``after``: its fields and its next due time
+    (``next_due_at``: as read from the row, instead of computed)."""
+    fields = {name: getattr(after, name) for name in _STORED}
+    fields["next_due_at"] = next_due(after) if next_due_at is KEEP else next_due_at
+    return fields
+
+
 def store(
     uow: UnitOfWork, ar: AutoRenewal, after: AutoRenewalFacts, action: str, **source: Any
 ) -> dict[str, list[Any]]:
     """Write ``after`` into the row (with its next due time) and audit what changed."""
-    fields = {name: getattr(after, name) for name in _STORED}
-    fields["next_due_at"] = next_due(after)
-    changes = uow.apply(ar, fields)
+    changes = uow.apply(ar, stored_values(after))
     changes.pop("next_due_at", None)
     if changes:
         uow.session.flush()
@@ -340,42 +348,57 @@ def create_for_term_in(
         raise RuleViolation(
             f"{policy.carrier} policy {policy.policy_number} already has an active auto-renewal."
         )
+    values, changes = new_auto_renewal(policy, term, plan, agency.time_zone(session))
+    # An open renewal of the term is adopted when the create trigger fires (engine.timer).
+    ar = AutoRenewal(**values)
+    session.add(ar)
+    session.flush()
+    uow.audit("auto_renewal.create", "auto_renewals", ar.id, changes)
+    return ar
+
+
+def new_auto_renewal(
+    policy: Any, term: Any, plan: Any | None, tz: Any
+) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """The columns of the auto-renewal :func:`create_for_term_in` gives ``term`` with the
+    plan's settings, and the changes its audit event records. ``policy``, ``term`` and
+    ``plan`` are rows or objects with the tables' column names as attributes."""
     if plan is not None:
         leads = (plan.create_lead_days, plan.accept_lead_days, plan.issue_lead_days)
         months, kind = plan.new_term_months, plan.transaction_type
     else:
         leads = (DEFAULT_LEADS["create"], DEFAULT_LEADS["accept"], DEFAULT_LEADS["issue"])
         months, kind = 12, "renewal"
-    times = rules.trigger_times(term.end_at, *leads, tz=agency.time_zone(session))
-    ar = AutoRenewal(
-        policy_id=policy.id,
-        term_id=term.id,
-        plan_id=plan.id if plan else None,
+    times = rules.trigger_times(term.end_at, *leads, tz=tz)
+    facts = AutoRenewalFacts(
         state=_A.ACTIVE,
+        transaction_type=kind,
+        new_term_months=months,
         create_time=times.create,
         accept_time=times.accept,
         issue_time=times.issue,
-        transaction_type=kind,
-        new_term_months=months,
     )
-    # An open renewal of the term is adopted when the create trigger fires (engine.timer).
-    ar.next_due_at = next_due(facts_of(ar))
-    session.add(ar)
-    session.flush()
-    uow.audit(
-        "auto_renewal.create",
-        "auto_renewals",
-        ar.id,
-        {
-            "policy": [None, policy.policy_number],
-            "term_end": [None, term.end_at],
-            "plan": [None, plan.name if plan else None],
-            "create_time": [None, times.create],
-            "accept_time": [None, times.accept],
-            "issue_time": [None, times.issue],
-        },
-    )
-    return ar
+    values = {
+        "policy_id": policy.id,
+        "term_id": term.id,
+        "plan_id": plan.id if plan else None,
+        "state": _A.ACTIVE,
+        "create_time": times.create,
+        "accept_time": times.accept,
+        "issue_time": times.issue,
+        "transaction_type": kind,
+        "new_term_months": months,
+        "next_due_at": next_due(facts),
+    }
+    changes = {
+        "policy": [None, policy.policy_number],
+        "term_end": [None, term.end_at],
+        "plan": [None, plan.name if plan else None],
+        "create_time": [None, times.create],
+        "accept_time": [None, times.accept],
+        "issue_time": [None, times.issue],
+    }
+    return values, changes
 
 
 def ensure_for_latest_term_in(uow: UnitOfWork, policy: Policy) -> AutoRenewal | None:

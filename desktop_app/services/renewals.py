@@ -220,26 +220,42 @@ def open_renewal_in(
 
 def add_checklist_in(uow: UnitOfWork, renewal: Renewal, line_of_business: str) -> None:
     """The line of business's document checklist, copied onto a new renewal."""
-    templates = per_transaction(
+    for values in checklist_rows(uow, renewal.id, line_of_business):
+        uow.session.add(DocumentRequirement(**values))
+
+
+def checklist_rows(uow: UnitOfWork, renewal_id: int, line_of_business: str) -> list[dict[str, Any]]:
+    """The columns of the documents :func:`add_checklist_in` gives a new renewal."""
+    return [
+        {
+            "renewal_id": renewal_id,
+            "document_type": document_type,
+            "required": required,
+            "access_level": access_level,
+        }
+        for document_type, required, access_level in _checklist(uow, line_of_business)
+    ]
+
+
+def _checklist(uow: UnitOfWork, line_of_business: str) -> tuple[tuple[Any, ...], ...]:
+    """The line's checklist templates as (document type, required, access level), read
+    once per transaction (the timer service opens many renewals in one)."""
+    return per_transaction(  # type: ignore[no-any-return]
         uow.session,
         ("checklist", line_of_business),
-        lambda: list(
-            uow.session.scalars(
-                select(ChecklistTemplate)
+        lambda: tuple(
+            tuple(row)
+            for row in uow.session.execute(
+                select(
+                    ChecklistTemplate.document_type,
+                    ChecklistTemplate.required,
+                    ChecklistTemplate.access_level,
+                )
                 .where(ChecklistTemplate.line_of_business == line_of_business)
                 .order_by(ChecklistTemplate.position)
             )
         ),
     )
-    for t in templates:
-        uow.session.add(
-            DocumentRequirement(
-                renewal_id=renewal.id,
-                document_type=t.document_type,
-                required=t.required,
-                access_level=t.access_level,
-            )
-        )
 
 
 def get_renewal(db: Database, actor: Actor, renewal_id: int) -> RenewalCard:

@@ -48,7 +48,7 @@ from desktop_app.services import agency
 from desktop_app.services import auto_renewals as ars
 from desktop_app.services.renewals import add_checklist_in, load_renewal, owners_of
 from desktop_app.services.renewals import facts as card_facts
-from desktop_app.services.unit import Actor, UnitOfWork, read_only, unit_of_work
+from desktop_app.services.unit import Actor, UnitOfWork, changes_between, read_only, unit_of_work
 
 _S = TransactionState
 _A = AutoRenewalState
@@ -160,13 +160,26 @@ def _forward_stage(
     uow: UnitOfWork, renewal: Renewal, state: TransactionState, now: datetime
 ) -> dict[str, list[Any]]:
     """Move the card forward to the stage implying ``state`` (never backwards)."""
-    target = stage_for_state(uow.session, state)
-    current = uow.session.get(PipelineStage, renewal.stage_id)
+    move = _forward_target(uow.session, renewal.stage_id, state)
+    if move is None:
+        return {}
+    return _enter_stage(uow, renewal, move[0], now)
+
+
+def _forward_target(
+    session: Session, stage_id: int, state: TransactionState
+) -> tuple[PipelineStage, PipelineStage] | None:
+    """The stage a card in stage ``stage_id`` moves forward to when its renewal reaches
+    ``state``, and its current stage; ``None`` when it stays where it is."""
+    target = stage_for_state(session, state)
+    current = session.get(PipelineStage, stage_id)
     if target is None or current is None:
-        return {}
+        return None
     if state is not _S.ISSUED and target.position <= current.position:
-        return {}
-    return _enter_stage(uow, renewal, target, now)
+        return None
+    if target.id == stage_id:
+        return None
+    return target, current
 
 
 # --------------------------------------------------------------------------- create
@@ -175,6 +188,84 @@ def _forward_stage(
 def _first_owner(account: Account, actor_id: int | None) -> int | None:
     """Who owns an automatic renewal's next action: the CSR, else the producer."""
     return account.csr_id or account.producer_id or actor_id
+
+
+@dataclass(frozen=True)
+class NewRenewal:
+    """A draft renewal, checked and ready to insert: its columns, and the changes its
+    ``renewal.create`` audit event records."""
+
+    values: dict[str, Any]
+    changes: dict[str, list[Any]]
+
+
+def new_renewal(
+    uow: UnitOfWork,
+    policy: Any,
+    account: Any,
+    term: Any,
+    *,
+    new_end: datetime,
+    effective: datetime | None = None,
+    transaction_type: str = "renewal",
+    now: datetime,
+) -> NewRenewal:
+    """The row :func:`create_renewal_in` inserts for a renewal of ``term`` (the policy's
+    latest), after every check it makes. ``policy``, ``account`` and ``term`` are rows or
+    objects with the tables' column names as attributes (the timer service reads them for
+    a whole batch at once)."""
+    session = uow.session
+    uow.require(
+        Action.RENEWAL_CREATE, owners={"producer": account.producer_id, "csr": account.csr_id}
+    )
+    if policy.status is PolicyStatus.CANCELLED:
+        raise RuleViolation(
+            f"{policy.carrier} policy {policy.policy_number} is cancelled, so it cannot be renewed."
+        )
+    tz = agency.time_zone(session)
+    try:
+        start, end = rules.new_term_bounds(term.end_at, effective, new_end, tz=tz)
+    except RuleRefused as exc:
+        raise _refused(exc) from None
+    first = next(s for s in _stages(session) if s.kind is StageKind.OPEN)
+    today = agency.local_date(now, tz)
+    due = max(today, agency.local_date(term.end_at, tz) - timedelta(days=30))
+    values: dict[str, Any] = {
+        "policy_id": policy.id,
+        "term_id": term.id,
+        "stage_id": first.id,
+        "stage_entered_at": now,
+        "next_action": FIRST_NEXT_ACTION,
+        "next_action_owner_id": _first_owner(account, uow.user.id),
+        "next_action_due": due,
+        "effective_at": start if start != term.end_at else None,
+        "new_end_at": end,
+        "new_premium": term.premium,
+        "transaction_type": transaction_type,
+        "transaction_state": _S.DRAFT,
+    }
+    # A new card has no documents yet: its checklist is copied once it may enter.
+    facts = stage_rules.RenewalFacts(
+        next_action=values["next_action"],
+        next_action_owner_id=values["next_action_owner_id"],
+        next_action_due=due,
+        new_premium=values["new_premium"],
+        effective_at=values["effective_at"],
+        new_end_at=end,
+        transaction_state=_S.DRAFT,
+    )
+    missing = stage_rules.missing_for(first.entry_criteria, facts)
+    if missing:
+        raise RuleViolation(stage_rules.refusal_message(first.name, missing))
+    changes = {
+        "policy": [None, policy.policy_number],
+        "stage": [None, first.key],
+        "state": [None, _S.DRAFT],
+        "effective": [None, values["effective_at"]],
+        "new_end": [None, end],
+        "transaction_type": [None, transaction_type],
+    }
+    return NewRenewal(values, changes)
 
 
 def create_renewal_in(
@@ -194,59 +285,24 @@ def create_renewal_in(
     (today at the latest), the expiring premium as the new premium until someone enters
     the carrier's, and the checklist of the line of business.
     """
-    now = _now(now)
     session = uow.session
     account = session.get(Account, policy.account_id)
     assert account is not None
-    uow.require(
-        Action.RENEWAL_CREATE, owners={"producer": account.producer_id, "csr": account.csr_id}
-    )
-    if policy.status is PolicyStatus.CANCELLED:
-        raise RuleViolation(
-            f"{policy.carrier} policy {policy.policy_number} is cancelled, so it cannot be renewed."
-        )
-    tz = agency.time_zone(session)
-    term = ars.latest_term(session, policy.id)
-    try:
-        start, end = rules.new_term_bounds(term.end_at, effective, new_end, tz=tz)
-    except RuleRefused as exc:
-        raise _refused(exc) from None
-    first = next(s for s in _stages(session) if s.kind is StageKind.OPEN)
-    today = agency.local_date(now, tz)
-    due = max(today, agency.local_date(term.end_at, tz) - timedelta(days=30))
-    renewal = Renewal(
-        policy_id=policy.id,
-        term_id=term.id,
-        stage_id=first.id,
-        stage_entered_at=now,
-        next_action=FIRST_NEXT_ACTION,
-        next_action_owner_id=_first_owner(account, uow.user.id),
-        next_action_due=due,
-        effective_at=start if start != term.end_at else None,
-        new_end_at=end,
-        new_premium=term.premium,
+    new = new_renewal(
+        uow,
+        policy,
+        account,
+        ars.latest_term(session, policy.id),
+        new_end=new_end,
+        effective=effective,
         transaction_type=transaction_type,
-        transaction_state=_S.DRAFT,
+        now=_now(now),
     )
+    renewal = Renewal(**new.values)
     session.add(renewal)
     session.flush()
-    missing = stage_rules.missing_for(first.entry_criteria, card_facts(uow, renewal))
-    if missing:
-        raise RuleViolation(stage_rules.refusal_message(first.name, missing))
     add_checklist_in(uow, renewal, policy.line_of_business)
-    uow.audit(
-        "renewal.create",
-        "renewals",
-        renewal.id,
-        {
-            "policy": [None, policy.policy_number],
-            "stage": [None, first.key],
-            "state": [None, _S.DRAFT],
-            "effective": [None, renewal.effective_at],
-            "new_end": [None, end],
-            "transaction_type": [None, transaction_type],
-        },
-    )
+    uow.audit("renewal.create", "renewals", renewal.id, new.changes)
     return renewal
 
 
@@ -297,18 +353,20 @@ def _issue_effects(
 
 
 def _check_issue(session: Session, policy: Policy) -> None:
+    _check_issue_allowed(policy, ars.do_not_renew_on(session, policy.id))
+
+
+def _check_issue_allowed(policy: Any, do_not_renew: bool) -> None:
     try:
-        rules.check_issue_allowed(
-            ars.do_not_renew_on(session, policy.id), policy.status is PolicyStatus.CANCELLED
-        )
+        rules.check_issue_allowed(do_not_renew, policy.status is PolicyStatus.CANCELLED)
     except RuleRefused as exc:
         raise _refused(exc) from None
 
 
-def _issue(uow: UnitOfWork, renewal: Renewal, policy: Policy, now: datetime) -> Term:
-    session = uow.session
-    _check_issue(session, policy)
-    latest = ars.latest_term(session, policy.id)
+def _new_term_bounds(
+    session: Session, policy: Any, renewal: Any, latest: Any
+) -> tuple[datetime, datetime]:
+    """The new term issuing ``renewal`` creates (``latest``: the policy's latest term)."""
     if latest.id != renewal.term_id:
         raise RuleViolation(
             f"{policy.carrier} policy {policy.policy_number} was renewed since renewal "
@@ -320,22 +378,120 @@ def _issue(uow: UnitOfWork, renewal: Renewal, policy: Policy, now: datetime) -> 
         )
     tz = agency.time_zone(session)
     try:
-        start, end = rules.new_term_bounds(
-            latest.end_at, renewal.effective_at, renewal.new_end_at, tz=tz
-        )
+        return rules.new_term_bounds(latest.end_at, renewal.effective_at, renewal.new_end_at, tz=tz)
     except RuleRefused as exc:
         raise _refused(exc) from None
+
+
+def _term_changes(policy: Any, start: datetime, end: datetime) -> dict[str, list[Any]]:
+    return {"policy": [None, policy.policy_number], "term": [None, [start, end]]}
+
+
+def _issue(uow: UnitOfWork, renewal: Renewal, policy: Policy, now: datetime) -> Term:
+    session = uow.session
+    _check_issue(session, policy)
+    start, end = _new_term_bounds(session, policy, renewal, ars.latest_term(session, policy.id))
     term = Term(policy_id=policy.id, start_at=start, end_at=end, premium=renewal.new_premium)
     session.add(term)
     session.flush()
-    uow.audit(
-        "term.create",
-        "terms",
-        term.id,
-        {"policy": [None, policy.policy_number], "term": [None, [start, end]]},
-    )
+    uow.audit("term.create", "terms", term.id, _term_changes(policy, start, end))
     renewal.new_term_id = term.id
     return term
+
+
+@dataclass(frozen=True)
+class PlannedAdvance:
+    """What :func:`advance_in` writes to a renewal's own row, worked out beforehand: the
+    columns it sets, the changes its audit event records and, when issuing, the new
+    term's columns and the changes of its ``term.create`` audit event."""
+
+    values: dict[str, Any]
+    changes: dict[str, list[Any]]
+    term: dict[str, Any] | None = None
+    term_changes: dict[str, list[Any]] | None = None
+
+
+def planned_advance(
+    uow: UnitOfWork,
+    renewal: Any,
+    policy: Any,
+    account: Any,
+    target: TransactionState,
+    *,
+    now: datetime,
+    latest: Any,
+    do_not_renew: bool,
+    outstanding: tuple[str, ...],
+) -> PlannedAdvance:
+    """The row-level part of :func:`advance_in`, from rows read beforehand (the timer
+    service reads them for a whole batch): every check it makes and what it sets on the
+    renewal and its card. What issuing does besides (the auto-renewal, a generated one)
+    is the caller's. ``renewal``, ``policy``, ``account``, ``latest`` (the policy's
+    latest term) are rows or objects with the tables' column names as attributes;
+    ``do_not_renew``: whether an auto-renewal of the policy is marked do not renew;
+    ``outstanding``: the renewal's required documents not yet received or waived.
+    """
+    target = TransactionState(target)
+    needed = Action.RENEWAL_SET_OUTCOME if target is _S.ISSUED else Action.RENEWAL_MOVE
+    uow.require(
+        needed,
+        owners={
+            "producer": account.producer_id,
+            "csr": account.csr_id,
+            "owner": renewal.next_action_owner_id,
+        },
+    )
+    steps = _advance_path(renewal.transaction_state, target)
+    if not steps:
+        return PlannedAdvance({}, {})
+    before = renewal.transaction_state
+    fields: dict[str, Any] = {"transaction_state": steps[-1]}
+    term: dict[str, Any] | None = None
+    term_changes: dict[str, list[Any]] | None = None
+    if steps[-1] is _S.ISSUED:
+        _check_issue_allowed(policy, do_not_renew)
+        start, end = _new_term_bounds(uow.session, policy, renewal, latest)
+        term = {"policy_id": policy.id, "start_at": start, "end_at": end}
+        term["premium"] = renewal.new_premium
+        term_changes = _term_changes(policy, start, end)
+        fields["outcome"] = Outcome.RENEWED
+    changes = changes_between({name: getattr(renewal, name) for name in fields}, fields)
+    move = _forward_target(uow.session, renewal.stage_id, steps[-1])
+    if move is not None:
+        stage, current = move
+        moved = {"stage_id": stage.id, "stage_entered_at": now}
+        changes |= changes_between(
+            {"stage_id": renewal.stage_id, "stage_entered_at": renewal.stage_entered_at}, moved
+        )
+        fields |= moved
+        facts = stage_rules.RenewalFacts(
+            next_action=renewal.next_action,
+            next_action_owner_id=renewal.next_action_owner_id,
+            next_action_due=renewal.next_action_due,
+            outstanding_required_documents=outstanding,
+            new_premium=renewal.new_premium,
+            effective_at=renewal.effective_at,
+            new_end_at=renewal.new_end_at,
+            transaction_state=steps[-1],
+            outcome_reason=renewal.outcome_reason,
+        )
+        missing = stage_rules.missing_for(stage.entry_criteria, facts)
+        if missing:
+            raise RuleViolation(stage_rules.refusal_message(stage.name, missing))
+        changes["stage"] = [current.key, stage.key]
+    changes["transaction_state"] = [before.value, steps[-1].value]
+    return PlannedAdvance(fields, changes, term, term_changes)
+
+
+def _advance_path(state: TransactionState, target: TransactionState) -> list[TransactionState]:
+    try:
+        return list(rules.advance_path(state, target))
+    except RuleRefused as exc:
+        raise _refused(exc) from None
+    except ValueError:
+        raise RuleViolation(
+            f"A renewal can be advanced to quoted, accepted or issued, not {target.value}."
+        ) from None
 
 
 def advance_in(
@@ -358,14 +514,7 @@ def advance_in(
     assert policy is not None
     needed = Action.RENEWAL_SET_OUTCOME if target is _S.ISSUED else Action.RENEWAL_MOVE
     uow.require(needed, owners=owners_of(renewal))
-    try:
-        steps = list(rules.advance_path(renewal.transaction_state, target))
-    except RuleRefused as exc:
-        raise _refused(exc) from None
-    except ValueError:
-        raise RuleViolation(
-            f"A renewal can be advanced to quoted, accepted or issued, not {target.value}."
-        ) from None
+    steps = _advance_path(renewal.transaction_state, target)
     if not steps:
         return []
     before = renewal.transaction_state
@@ -374,8 +523,11 @@ def advance_in(
     if steps[-1] is _S.ISSUED:
         term = _issue(uow, renewal, policy, now)
         fields["outcome"] = Outcome.RENEWED
-    changes = uow.apply(renewal, fields)
-    changes |= _forward_stage(uow, renewal, steps[-1], now)
+    # One UPDATE of the renewal, at the record: the queries on the way (stages, the
+    # documents the stage's criteria look at) must not flush it half changed.
+    with uow.session.no_autoflush:
+        changes = uow.apply(renewal, fields)
+        changes |= _forward_stage(uow, renewal, steps[-1], now)
     changes["transaction_state"] = [before.value, steps[-1].value]
     uow.record(action, renewal, changes)
     if term is not None:

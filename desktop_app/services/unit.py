@@ -51,6 +51,16 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+def changes_between(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """``{field: [old, new]}`` for each field of ``new`` whose value differs from ``old``'s,
+    as :meth:`UnitOfWork.apply` records it."""
+    return {
+        name: [jsonable(old[name]), jsonable(value)]
+        for name, value in new.items()
+        if old[name] != value
+    }
+
+
 class UnitOfWork:
     """One transaction on behalf of one user."""
 
@@ -108,16 +118,28 @@ class UnitOfWork:
         source: AuditSource | None = None,
     ) -> None:
         self.session.add(
-            AuditEvent(
-                user_id=self.user.id,
-                actor=self.user.username,
-                source=source or self.source,
-                action=action,
-                object_type=object_type,
-                object_id=object_id,
-                changes=jsonable(dict(changes or {})),
-            )
+            AuditEvent(**self.audit_values(action, object_type, object_id, changes, source=source))
         )
+
+    def audit_values(
+        self,
+        action: str,
+        object_type: str,
+        object_id: int | None,
+        changes: Mapping[str, Any] | None = None,
+        *,
+        source: AuditSource | None = None,
+    ) -> dict[str, Any]:
+        """The columns of the audit event :meth:`audit` writes (for set-based inserts)."""
+        return {
+            "user_id": self.user.id,
+            "actor": self.user.username,
+            "source": source or self.source,
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "changes": jsonable(dict(changes or {})),
+        }
 
     def check_version(self, obj: Any, expected: int | None, what: str) -> None:
         """Refuse an edit made on a stale copy: someone saved ``obj`` after it was loaded."""

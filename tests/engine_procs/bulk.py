@@ -294,43 +294,85 @@ def build_book(
     return book
 
 
-def check_all_fired_once(db: Database, ar_ids: list[int], term_ids: list[int]) -> None:
-    """Every trigger of these auto-renewals fired exactly once, with its whole effect.
+@dataclass(frozen=True)
+class DailyBook:
+    """A day of an office whose timer runs daily: one event due per auto-renewal."""
 
-    For each auto-renewal: issued, every fired time set, one ledger row per event, one
-    renewal of its term (issued, pointing at the new term), one new term, the audit of each
-    automatic step once; and no half state anywhere: no renewal that no auto-renewal points
-    to, no later term without the issued renewal that made it.
+    creates: BulkBook  # their create is due
+    accepts: BulkBook  # created weeks ago, their accept is due
+    issues: BulkBook  # created and accepted, their issue is due
+
+    @property
+    def due(self) -> dict[str, list[int]]:
+        """The event due at ``now`` → the auto-renewals it is due for."""
+        return {
+            "create": self.creates.auto_renewal_ids,
+            "accept": self.accepts.auto_renewal_ids,
+            "issue": self.issues.auto_renewal_ids,
+        }
+
+
+def build_daily_book(db: Database, now: datetime, count: int) -> DailyBook:
+    """``count`` auto-renewals (a third each) whose one due event at ``now`` is their
+    create, their accept or their issue: built with those of :func:`due_term_ends`, then
+    ticked (without plugins) at two earlier moments that fire what came before."""
+    from desktop_app.engine import plugins, timer
+
+    sizes = [count // 3 + (k < count % 3) for k in range(3)]
+    accepts = build_book(db, due_term_ends(now, sizes[1], events=2))
+    issues = build_book(db, due_term_ends(now, sizes[2], events=3))
+    none = plugins.PluginSet((), ())
+    # 25 days before: the creates of both (accepts are 10 and 20 days before, issues
+    # 5 days before); 19.5 days before: the accepts of the second.
+    for before in (timedelta(days=25), timedelta(days=19, hours=12)):
+        report = timer.tick(db, now=now - before, plugins=none, housekeeping=False)
+        assert not report.errors and all(a["outcome"] != "error" for a in report.actions)
+    creates = build_book(db, due_term_ends(now, sizes[0], events=1))
+    return DailyBook(creates, accepts, issues)
+
+
+def check_all_fired_once(
+    db: Database, ar_ids: list[int], term_ids: list[int], events: int = 3
+) -> None:
+    """The first ``events`` triggers of each of these auto-renewals (3: create, accept and
+    issue; 1: create) fired exactly once, with their whole effect, and the others not.
+
+    For each auto-renewal: its fired times, one ledger row per fired event, one renewal of
+    its term (issued and pointing at the new term, else accepted or draft), the audit of
+    each automatic step once; with all three, issued and one new term with its own
+    generated auto-renewal. And no half state anywhere: no renewal that no auto-renewal
+    points to, no later term without the issued renewal that made it.
     """
+    fired_events = EVENTS[:events]
     wanted = set(ar_ids)
     with db.read_session() as session:
         ars = {
             a.id: a for a in session.scalars(select(AutoRenewal).where(AutoRenewal.id.in_(wanted)))
         }
         assert set(ars) == wanted
+        state = AutoRenewalState.ISSUED if events == 3 else AutoRenewalState.ACTIVE
         not_done = {
-            i: (a.state.value, a.last_error)
-            for i, a in ars.items()
-            if a.state is not AutoRenewalState.ISSUED
+            i: (a.state.value, a.last_error) for i, a in ars.items() if a.state is not state
         }
         assert not not_done, (
-            f"{len(not_done)} auto-renewals not issued, e.g. {list(not_done.items())[:3]}"
+            f"{len(not_done)} auto-renewals not {state.value}, e.g. {list(not_done.items())[:3]}"
         )
         for a in ars.values():
-            assert a.fired_create_at and a.fired_accept_at and a.fired_issue_at, a.id
-            assert a.renewal_id is not None and a.next_due_at is None, a.id
+            for e in EVENTS:
+                assert (getattr(a, f"fired_{e}_at") is not None) == (e in fired_events), a.id
+            assert a.renewal_id is not None and (a.next_due_at is None) == (events == 3), a.id
 
         firings = Counter(
             session.execute(
                 select(TimerFiring.kind, TimerFiring.subject_id).where(
-                    TimerFiring.kind.like("auto_renewal.%")
+                    TimerFiring.kind.like("auto_renewal.%"),
+                    TimerFiring.subject_id.in_(wanted),
                 )
             ).all()
         )
-        expected = {(f"auto_renewal.{e}", i) for i in wanted for e in EVENTS}
-        assert set(firings) >= expected
+        expected = {(f"auto_renewal.{e}", i) for i in wanted for e in fired_events}
+        assert set(firings) == expected, "ledger rows missing, or for triggers not due"
         assert all(firings[k] == 1 for k in expected)
-        assert set(firings) - expected == set(), "ledger rows for auto-renewals not built here"
 
         renewals = list(session.scalars(select(Renewal).where(Renewal.term_id.in_(term_ids))))
         per_term = Counter(r.term_id for r in renewals)
@@ -338,11 +380,12 @@ def check_all_fired_once(db: Database, ar_ids: list[int], term_ids: list[int]) -
         assert not twice, f"terms with more than one renewal: {list(twice.items())[:5]}"
         assert set(per_term) == set(term_ids)
         by_id = {r.id: r for r in renewals}
+        reached = (TransactionState.DRAFT, TransactionState.ACCEPTED, TransactionState.ISSUED)
         for a in ars.values():
             renewal = by_id[a.renewal_id]
             assert renewal.term_id == a.term_id
-            assert renewal.transaction_state is TransactionState.ISSUED, renewal.id
-            assert renewal.new_term_id is not None
+            assert renewal.transaction_state is reached[events - 1], renewal.id
+            assert (renewal.new_term_id is not None) == (events == 3)
         # No renewal without its auto-renewal pointing to it.
         pointed = {a.renewal_id for a in ars.values()}
         assert pointed == set(by_id)
@@ -350,10 +393,11 @@ def check_all_fired_once(db: Database, ar_ids: list[int], term_ids: list[int]) -
         policy_ids = {a.policy_id for a in ars.values()}
         terms = list(session.scalars(select(Term).where(Term.policy_id.in_(policy_ids))))
         per_policy = Counter(t.policy_id for t in terms)
-        assert all(per_policy[p] == 2 for p in policy_ids), "a policy without exactly one new term"
+        count = 2 if events == 3 else 1
+        assert all(per_policy[p] == count for p in policy_ids), "a new term too many or few"
         new_terms = {t.id for t in terms if t.id not in set(term_ids)}
         # No term without the issued renewal that made it.
-        assert new_terms == {r.new_term_id for r in renewals}
+        assert new_terms == {r.new_term_id for r in renewals if r.new_term_id is not None}
 
         # The plan generates auto-renewals: each new term has exactly one, active, unfired.
         generated = list(
@@ -364,17 +408,22 @@ def check_all_fired_once(db: Database, ar_ids: list[int], term_ids: list[int]) -
             g.state is AutoRenewalState.ACTIVE and g.fired_create_at is None for g in generated
         )
 
+        steps = ("renewal.create", "renewal.auto_accept", "renewal.auto_issue")[:events]
         audits = Counter(
             session.execute(
                 select(AuditEvent.action, AuditEvent.object_id).where(
-                    AuditEvent.action.in_(
-                        ["renewal.create", "renewal.auto_accept", "renewal.auto_issue"]
-                    )
+                    AuditEvent.object_type == "renewals",
+                    AuditEvent.object_id.in_(list(by_id)),
                 )
             ).all()
         )
         for renewal_id in by_id:
-            for action in ("renewal.create", "renewal.auto_accept", "renewal.auto_issue"):
+            for action in steps:
                 assert audits[(action, renewal_id)] == 1, (action, renewal_id)
-        total = session.scalar(select(func.count()).select_from(Renewal))
+        assert not {a for a, _ in audits} & {"renewal.auto_accept", "renewal.auto_issue"} - set(
+            steps
+        ), "an automatic step that was not due"
+        total = session.scalar(
+            select(func.count()).select_from(Renewal).where(Renewal.policy_id.in_(policy_ids))
+        )
         assert total == len(by_id), "renewals exist that these auto-renewals did not make"

@@ -3,7 +3,10 @@
 Each round starts a tick process (the real ``scheduler once`` when it exists), lets it
 run for a random time and kills it with SIGKILL: before it claimed anything, after
 claiming, inside a plugin call (every other round the recording plugin sleeps a little
-per call, so many kills land there), or around the commit. After every kill the book must
+per call, so many kills land there), or around the commit. The book holds auto-renewals
+with all three triggers due (fired one event at a time) and a day's work of an office
+whose timer runs daily: one trigger due each, a create, an accept or an issue (fired a
+batch at a time, set-based). After every kill the book must
 hold no half state: each trigger is either done with its whole effect or still pending.
 After the last kill one clean tick must leave every trigger fired exactly once.
 """
@@ -30,6 +33,7 @@ from tests.engine_procs.recording_plugin import read_calls
 
 NOW = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 AUTO_RENEWALS = 120  # 360 triggers: several batches, more than a few kills can finish
+DAILY = 180  # and 180 with one trigger due, fired together
 KILLS = 18
 SLOW_PLUGIN_SECONDS = 0.02
 MAX_DELAY_SECONDS = 2.5
@@ -81,10 +85,13 @@ def test_killed_ticks_leave_each_trigger_done_or_pending(db_url: str, tmp_path: 
     rng = random.Random(seed)
     db = open_database(db_url)
     try:
+        daily = bulk.build_daily_book(db, NOW, DAILY)
         built = bulk.build_book(db, bulk.due_term_ends(NOW, AUTO_RENEWALS, events=3))
     finally:
         db.dispose()
-    ids = built.auto_renewal_ids
+    groups = [(built, 3), (daily.creates, 1), (daily.accepts, 2), (daily.issues, 3)]
+    ids = [i for group, _events in groups for i in group.auto_renewal_ids]
+    triggers = sum(events * len(group.auto_renewal_ids) for group, events in groups)
     log = tmp_path / "plugin.log"
 
     def launch(n: int, *, slow: bool) -> tuple[subprocess.Popen[bytes], Path, Path]:
@@ -125,15 +132,17 @@ def test_killed_ticks_leave_each_trigger_done_or_pending(db_url: str, tmp_path: 
 
     db = open_database(db_url)
     try:
-        assert _no_half_state(db, ids) == (3 * len(ids), 0)
-        bulk.check_all_fired_once(db, ids, built.term_ids)
+        assert _no_half_state(db, ids) == (triggers, 0)
+        for group, events in groups:
+            bulk.check_all_fired_once(db, group.auto_renewal_ids, group.term_ids, events)
     finally:
         db.dispose()
 
     # The kills really landed inside ticks: several processes were still running when
     # killed (once the work is all done, later rounds have nothing left to interrupt),
     # and the plugin was called for work that a kill then rolled back.
-    expected = {(e, i) for i in ids for e in bulk.EVENTS}
+    expected = {(e, i) for i in built.auto_renewal_ids for e in bulk.EVENTS}
+    expected |= {(e, i) for e, due in daily.due.items() for i in due}
     seen = Counter((event, ar_id) for event, ar_id, _pid in read_calls(log))
     assert set(seen) == expected, seed
     assert killed_running >= 3, (seed, killed_running, progress)
@@ -141,4 +150,4 @@ def test_killed_ticks_leave_each_trigger_done_or_pending(db_url: str, tmp_path: 
     # The clean tick printed only what was still pending, each once.
     reported = Counter((a["event"], a["auto_renewal_id"]) for a in tick_proc.reported_actions(out))
     assert all(n == 1 for n in reported.values())
-    assert len(reported) == 3 * len(ids) - progress[-1], (seed, progress)
+    assert len(reported) == triggers - progress[-1], (seed, progress)

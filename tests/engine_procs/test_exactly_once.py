@@ -2,11 +2,14 @@
 
 Three processes (``renewal-desk scheduler once --json`` once that command exists, else
 ``tick_proc`` calling ``timer.tick``) wait behind a barrier file and then tick one
-database where every auto-renewal has its create, accept and issue triggers due. On
-PostgreSQL that is 700 auto-renewals (2,100 triggers); SQLite gets fewer, since its
-writers take turns anyway. Afterwards every renewal was created, accepted and issued
-once, each ledger row exists once, the recording plugin saw each (auto-renewal, event)
-once, and the processes' printed actions together name each trigger once.
+database where every auto-renewal has its create, accept and issue triggers due (fired
+one event at a time), or — a day of an office whose timer runs daily — one trigger each,
+a third of them creates, a third accepts, a third issues (fired a batch at a time,
+set-based). On PostgreSQL that is 700 auto-renewals (2,100 triggers), or 2,000; SQLite
+gets fewer, since its writers take turns anyway. Afterwards every due step happened once
+(each renewal created, accepted and issued once), each ledger row exists once, the
+recording plugin saw each (auto-renewal, event) once, and the processes' printed actions
+together name each trigger once.
 """
 
 from __future__ import annotations
@@ -26,20 +29,33 @@ from tests.engine_procs.recording_plugin import read_calls
 
 NOW = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 PROCESSES = 3
-AUTO_RENEWALS = {"postgresql": 700, "sqlite": 150}
+MISSED = {"postgresql": 700, "sqlite": 150}  # auto-renewals with all three due
+TRIGGERS = {"postgresql": 2000, "sqlite": 450}
 PROCESS_SECONDS = 240
 
 
 @pytest.mark.slow
-def test_three_processes_fire_every_trigger_exactly_once(db_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("book", ["missed", "daily"], ids=["create-accept-issue", "daily"])
+def test_three_processes_fire_every_trigger_exactly_once(
+    db_url: str, tmp_path: Path, book: str
+) -> None:
     backend = "sqlite" if db_url.startswith("sqlite") else "postgresql"
-    count = AUTO_RENEWALS[backend]
     db = open_database(db_url)
     try:
-        built = bulk.build_book(db, bulk.due_term_ends(NOW, count, events=3))
+        if book == "missed":
+            built = bulk.build_book(db, bulk.due_term_ends(NOW, MISSED[backend], events=3))
+            groups = [(built, 3, bulk.EVENTS)]
+        else:
+            daily = bulk.build_daily_book(db, NOW, TRIGGERS[backend])
+            groups = [
+                (daily.creates, 1, ("create",)),
+                (daily.accepts, 2, ("accept",)),
+                (daily.issues, 3, ("issue",)),
+            ]
     finally:
         db.dispose()
-    assert count * 3 >= (2000 if backend == "postgresql" else 450)
+    expected = {(e, i) for g, _n, due in groups for i in g.auto_renewal_ids for e in due}
+    assert len(expected) >= TRIGGERS[backend]
 
     log = tmp_path / "plugin.log"
     barrier = tmp_path / "go"
@@ -66,12 +82,10 @@ def test_three_processes_fire_every_trigger_exactly_once(db_url: str, tmp_path: 
     # What the database holds: every effect once, nothing half done.
     db = open_database(db_url)
     try:
-        bulk.check_all_fired_once(db, built.auto_renewal_ids, built.term_ids)
+        for group, events, _due in groups:
+            bulk.check_all_fired_once(db, group.auto_renewal_ids, group.term_ids, events)
     finally:
         db.dispose()
-
-    ids = set(built.auto_renewal_ids)
-    expected = {(e, i) for i in ids for e in bulk.EVENTS}
 
     # What the processes said they did: each trigger once, as created/accepted/issued.
     reported = [a for out in outs for a in tick_proc.reported_actions(out)]
@@ -82,8 +96,12 @@ def test_three_processes_fire_every_trigger_exactly_once(db_url: str, tmp_path: 
     # "adopted": a process that had finished firing ran the housekeeping, whose
     # renewal-window chore opened the card first; the create trigger then took it over.
     # Still one renewal per term (checked above).
-    assert outcomes["create", "created"] + outcomes["create", "adopted"] == count
-    assert (outcomes["accept", "accepted"], outcomes["issue", "issued"]) == (count, count)
+    due = Counter(e for e, _i in expected)
+    assert outcomes["create", "created"] + outcomes["create", "adopted"] == due["create"]
+    assert (outcomes["accept", "accepted"], outcomes["issue", "issued"]) == (
+        due["accept"],
+        due["issue"],
+    )
 
     # What the plugin saw: each (event, auto-renewal) once, and from more than one process.
     calls = read_calls(log)
