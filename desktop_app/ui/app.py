@@ -87,7 +87,7 @@ def open_session(
             raise
         where = f"{url.database or ''} on {url.host or 'localhost'}"
         message = "" if password is None else "That password was not accepted; try again."
-        raise PasswordNeeded(message, url.username or os_login(), where) from exc
+        raise PasswordNeeded(message, url.username or users.os_username(), where) from exc
     try:
         report("Checking the database is up to date…")
         result = migrate.upgrade(db)
@@ -145,10 +145,6 @@ def sign_in(
         backup=backup,
         book_empty=overview.book_is_empty(db),
     )
-
-
-def os_login() -> str:
-    return users.os_username()
 
 
 class Launcher(QObject):

@@ -124,6 +124,7 @@ class MainWindow(QMainWindow):
         self.home.import_requested.connect(self.open_import_wizard)
         executor.failed.connect(self.show_status)
         self._restore_geometry()
+        self.detail_dock.hide()  # restored where it was, shown when a renewal is opened
 
     # --- construction ---------------------------------------------------------------
 
