@@ -1362,28 +1362,7 @@ class QueuesPage(Page):
         if entry is None or self.session is None:
             return
         done = f"Snoozed {_describe(entry)} to {_day(day)}."
-        if entry.is_task:
-            self._write(
-                entry,
-                work.update_task,
-                entry.id,
-                due=day,
-                expected_version=entry.version,
-                done=done,
-                what="snoozing the task",
-                changes={"tasks"},
-            )
-        else:
-            self._write(
-                entry,
-                renewals.update_renewal,
-                entry.renewal_id,
-                next_action_due=day,
-                expected_version=entry.renewal_version,
-                done=done,
-                what="snoozing the renewal",
-                changes={"renewals"},
-            )
+        self._edit(entry, "snoozing", done, task={"due": day}, renewal={"next_action_due": day})
 
     def ask_reassign(self) -> None:
         """Open the reassign dialog for the selected entry (Ctrl+Shift+R)."""
@@ -1399,27 +1378,34 @@ class QueuesPage(Page):
         if entry is None or self.session is None:
             return
         done = f"Gave {_describe(entry)} to {username}."
+        owner = {"owner": username}
+        self._edit(entry, "reassigning", done, task=owner, renewal={"next_action_owner": username})
+
+    def _edit(
+        self, entry: Entry, verb: str, done: str, *, task: dict[str, Any], renewal: dict[str, Any]
+    ) -> None:
+        """Change a task (its owner, its due date) or a renewal's next action, by kind."""
         if entry.is_task:
             self._write(
                 entry,
                 work.update_task,
                 entry.id,
-                owner=username,
                 expected_version=entry.version,
                 done=done,
-                what="reassigning the task",
+                what=f"{verb} the task",
                 changes={"tasks"},
+                **task,
             )
         else:
             self._write(
                 entry,
                 renewals.update_renewal,
                 entry.renewal_id,
-                next_action_owner=username,
                 expected_version=entry.renewal_version,
                 done=done,
-                what="reassigning the renewal",
+                what=f"{verb} the renewal",
                 changes={"renewals"},
+                **renewal,
             )
 
     def ask_move(self) -> None:
