@@ -263,7 +263,7 @@ def test_a_stale_version_is_what_the_panel_sends_back(
     renewals.update_renewal(db, b.manager, b.renewal_id, notes="Called", expected_version=seen)
     with db.read_session() as s:
         assert s.get(Renewal, b.renewal_id).notes == "Called"  # type: ignore[union-attr]
-    with pytest.raises(StaleEdit, match="was changed by morgan at"):
+    with pytest.raises(StaleEdit, match="was changed by Test Morgan at"):
         renewals.update_renewal(db, b.csr, b.renewal_id, notes="Other", expected_version=seen)
 
 

@@ -79,7 +79,7 @@ def test_stale_edit_is_refused_and_writes_nothing(db, admin, make_user):
         renewals.update_renewal(
             db, book.csr, book.renewal_id, expected_version=seen.version, notes="My note"
         )
-    assert "changed by morgan at" in str(stale.value)
+    assert "changed by Test Morgan at" in str(stale.value)
     assert dump_database(db) == before
     assert renewals.get_renewal(db, book.csr, book.renewal_id).notes == "Called insured"
 

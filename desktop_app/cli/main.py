@@ -60,6 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
         "backup", help="copy the SQLite database to PATH (safe while in use)"
     )
     backup.add_argument("path", type=Path, metavar="PATH")
+    prov = db_sub.add_parser(
+        "provision",
+        help="set up a shared PostgreSQL database's roles and rules (once, as superuser/owner)",
+    )
+    prov.add_argument(
+        "--prefix",
+        default="renewal_desk_",
+        metavar="TEXT",
+        help="start of the role names (default renewal_desk_)",
+    )
 
     demo = sub.add_parser("demo", help="fill an empty database with a realistic demo book")
     demo.add_argument("--policies", type=_positive_int, default=5000, metavar="N")
@@ -71,6 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("name", metavar="NAME")
     add.add_argument("--role", required=True, choices=["producer", "csr", "manager", "admin"])
     add.add_argument("--full-name", metavar="TEXT")
+    add.add_argument(
+        "--generate-password",
+        action="store_true",
+        help="on a shared PostgreSQL database, generate the first password instead of asking",
+    )
+    pwd = user_sub.add_parser(
+        "password", help="give a person's database login a new password (shared PostgreSQL)"
+    )
+    pwd.add_argument("name", metavar="NAME")
+    pwd.add_argument("--generate-password", action="store_true", help="generate it")
     lst = user_sub.add_parser("list", help="list users")
     lst.add_argument("--json", action="store_true", help="print JSON")
     lst.add_argument("--all", action="store_true", help="include deactivated users")
@@ -87,7 +107,13 @@ def _command_modules() -> list[Any]:
 
 
 # Command groups that live in their own module (kept apart so each stays readable).
-COMMAND_MODULES: list[str] = ["export_cmd", "import_cmd", "book_cmds", "scheduler_cmd"]
+COMMAND_MODULES: list[str] = [
+    "export_cmd",
+    "import_cmd",
+    "book_cmds",
+    "scheduler_cmd",
+    "audit_cmd",
+]
 
 
 def _positive_int(text: str) -> int:
@@ -149,6 +175,8 @@ def cmd_db(args: argparse.Namespace) -> int:
         state = "up to date" if current == head else f"needs upgrade to {head}"
         print(f"{db.describe()}: schema {current or 'empty'} ({state})")
         return EXIT_OK
+    if args.db_command == "provision":
+        return _provision(args)
     if args.db_command == "backup":
         from desktop_app.services.admin import backup_database
 
@@ -187,8 +215,23 @@ def cmd_user(args: argparse.Namespace) -> int:
     db = open_db(args)
     actor = actor_for(db, args)
     if args.user_command == "add":
-        info = users.add_user(db, actor, args.name, args.role, args.full_name)
+        password = _new_password(db, args)
+        info = users.add_user(db, actor, args.name, args.role, args.full_name, password=password)
         print(f"Added {info.username} ({info.full_name}) as {info.role.value}.")
+        if info.first_password:
+            print(
+                f"{info.full_name} signs in with the login '{info.username}' and this password "
+                f"(shown only now): {info.first_password}"
+            )
+        elif password:
+            print(f"{info.full_name} signs in with the login '{info.username}'.")
+        return EXIT_OK
+    if args.user_command == "password":
+        new = users.set_password(db, actor, args.name, _new_password(db, args))
+        if not args.generate_password and sys.stdin.isatty():
+            print(f"The password of '{args.name}' was changed.")
+        else:
+            print(f"The new password of '{args.name}' (shown only now): {new}")
         return EXIT_OK
     listed = users.list_users(db, include_inactive=args.all)
     if args.json:
@@ -207,6 +250,48 @@ def cmd_user(args: argparse.Namespace) -> int:
         for u in listed:
             flag = "" if u.active else "  (deactivated)"
             print(f"{u.username:<{width}}  {u.role.value:<8}  {u.full_name}{flag}")
+    return EXIT_OK
+
+
+def _new_password(db: Any, args: argparse.Namespace) -> str | None:
+    """On a provisioned PostgreSQL database, ask for a person's password at the terminal
+    (never on the command line); None means "generate one"."""
+    from desktop_app.db import provision
+
+    with db.read_session() as session:
+        if provision.settings_of(session) is None:
+            return None
+    if args.generate_password or not sys.stdin.isatty():
+        return None
+    first = getpass.getpass(f"Password for {args.name} (empty: generate one): ")
+    if not first:
+        return None
+    if getpass.getpass("The same password again: ") != first:
+        raise CliError("The two passwords differ; nothing was changed.")
+    return first
+
+
+def _provision(args: argparse.Namespace) -> int:
+    from desktop_app.db import provision
+
+    db = open_db(args)
+    with db.translated_errors(), db.engine.begin() as conn:
+        report = provision.provision(conn, args.prefix)
+    created = ", ".join(report.created_roles) or "none (all existed)"
+    print(f"Provisioned {db.describe()} for a shared office ({report.tables} tables).")
+    print(f"Roles created: {created}.")
+    print(f"Schema owner: {report.owner} (run 'renewal-desk db upgrade' as this login).")
+    for label, login, password in (
+        ("schema owner", report.owner, report.owner_password),
+        (
+            "timer service (for 'scheduler run' on the office server)",
+            provision.group(report.prefix, "timer"),
+            report.timer_password,
+        ),
+    ):
+        if password:
+            print(f"Password of the {label} login '{login}' (shown only now): {password}")
+    print("Next: add each person with 'renewal-desk user add NAME --role ROLE'.")
     return EXIT_OK
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from desktop_app import paths
 from desktop_app.db import urls
-from desktop_app.errors import ConfigurationError, DatabaseUnavailable
+from desktop_app.errors import ConfigurationError, DatabaseUnavailable, PermissionDenied
 
 ENV_URL = "RENEWAL_DESK_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -97,10 +97,41 @@ def _translate_errors(db: Database) -> Iterator[None]:
                 "try again in a moment."
             ) from exc
         if _is_connection_problem(exc):
+            line = _first_line(exc, secret)
             raise DatabaseUnavailable(
-                f"The database ({db.describe()}) cannot be reached: {_first_line(exc, secret)}."
+                _tls_sentence(db, line)
+                or f"The database ({db.describe()}) cannot be reached: {line}."
             ) from exc
+        if getattr(exc.orig, "sqlstate", None) == "42501":  # insufficient_privilege
+            raise PermissionDenied(_refusal(exc, secret)) from exc
         raise
+
+
+def _tls_sentence(db: Database, line: str) -> str | None:
+    """libpq's words for a refused TLS connection, said for an office manager."""
+    lowered = line.lower()
+    if "does not support ssl" in lowered:
+        return (
+            f"The database server ({db.describe()}) does not offer encrypted connections, "
+            "but this connection requires them; turn TLS on at the server or change the "
+            "Encryption setting."
+        )
+    if "certificate" in lowered or "root.crt" in lowered:
+        return (
+            f"The database server's certificate could not be checked ({line}); give the "
+            "office's CA certificate in the connection settings, or connect to the name the "
+            "certificate was made for."
+        )
+    return None
+
+
+def _refusal(exc: DBAPIError, secret: str | None) -> str:
+    """The server's refusal as one sentence: the rules of a shared office's database
+    (see db/provision.py) already speak in sentences; a missing grant does not."""
+    line = _first_line(exc, secret)
+    if line[:1].isupper():
+        return line if line.endswith(".") else line + "."
+    return f"The database does not allow your login to do this ({line})."
 
 
 # PostgreSQL SQLSTATEs that mean "the server or the connection is gone", as opposed to a
@@ -274,6 +305,7 @@ def _check(db: Database) -> None:
         with db.engine.connect():
             pass
     except DBAPIError as exc:
+        line = _first_line(exc, db.url.password)
         raise DatabaseUnavailable(
-            f"The database ({db.describe()}) cannot be opened: {_first_line(exc, db.url.password)}."
+            _tls_sentence(db, line) or f"The database ({db.describe()}) cannot be opened: {line}."
         ) from exc

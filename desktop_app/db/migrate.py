@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError
 
 from desktop_app import paths
 from desktop_app.db.engine import Database
-from desktop_app.errors import DatabaseTooNew, UserFacingError
+from desktop_app.errors import DatabaseTooNew, PermissionDenied, UserFacingError
 
 if TYPE_CHECKING:  # Alembic costs ~0.5 s to import: only when there is work for it
     from alembic.config import Config
@@ -139,8 +139,19 @@ def upgrade(db: Database, *, backup: bool = True) -> UpgradeResult:
     if backup and db.is_sqlite and before is not None:
         backup_path = backup_sqlite(db, default_backup_path(db))
         _prune_backups(db)
-    with migration_transaction(db) as conn:
-        command.upgrade(_config(conn), "head")
+    try:
+        with migration_transaction(db) as conn:
+            command.upgrade(_config(conn), "head")
+            if db.dialect == "postgresql":
+                from desktop_app.db import provision
+
+                provision.refresh(conn)  # a shared office's grants cover new tables too
+    except PermissionDenied as exc:
+        raise PermissionDenied(
+            f"The database ({db.describe()}) needs an upgrade to schema {head} that only its "
+            "owner may run; ask your administrator to run 'renewal-desk db upgrade' with "
+            "the owner's login."
+        ) from exc
     return UpgradeResult(before, head, backup_path)
 
 

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -337,6 +338,11 @@ class DocumentRequirement(Versioned, Base):
         UniqueConstraint("renewal_id", "document_type"),
         CheckConstraint("status <> 'waived' OR waive_reason IS NOT NULL", name="waived_has_reason"),
         CheckConstraint("status <> 'received' OR received_on IS NOT NULL", name="received_dated"),
+        # On a shared office's database, row security hides documents above a login's
+        # access level, and PostgreSQL checks an INSERT's RETURNING rows against it: a
+        # CSR adding a checklist with a confidential line would be refused. New ids come
+        # from the sequence first instead.
+        {"implicit_returning": False},
     )
 
 
@@ -381,7 +387,13 @@ class AutoRenewal(Versioned, Base):
 
 
 class AuditEvent(Base):
-    """Append-only history: who, when, from where, what object, which fields old → new."""
+    """Append-only history: who, when, from where, what object, which fields old → new.
+
+    A hash chain makes changes after the fact detectable: ``seq`` numbers the events 1, 2,
+    3 … without gaps, and ``hash`` covers the event and the hash of the one before it
+    (``desktop_app.services.audit`` writes and verifies them). ``db_user`` is the
+    PostgreSQL login that wrote the row (NULL on SQLite).
+    """
 
     __tablename__ = "audit_events"
 
@@ -394,6 +406,9 @@ class AuditEvent(Base):
     object_type: Mapped[str] = mapped_column(String(40))
     object_id: Mapped[int | None] = mapped_column(Integer)
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    db_user: Mapped[str | None] = mapped_column(String(63))
 
     __table_args__ = (Index("ix_audit_events_object", "object_type", "object_id"),)
 

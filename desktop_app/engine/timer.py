@@ -56,10 +56,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
+from desktop_app.db import provision
 from desktop_app.db.engine import Database
 from desktop_app.db.models import (
     Account,
-    AuditEvent,
     AutoRenewal,
     AutoRenewalPlan,
     DocumentRequirement,
@@ -81,7 +81,7 @@ from desktop_app.domain.enums import (
 from desktop_app.domain.transactions import OPEN_STATES, months_later
 from desktop_app.engine import plugins as plugin_mod
 from desktop_app.errors import RuleViolation, UserFacingError
-from desktop_app.services import agency, renewals, transactions
+from desktop_app.services import agency, audit, renewals, transactions
 from desktop_app.services import auto_renewals as ars
 from desktop_app.services.unit import TIMER_USER, UnitOfWork, changes_between
 
@@ -174,6 +174,11 @@ def tick(
     started = time.perf_counter()
     now = (now or database_now(db)).astimezone(UTC)
     report = TickReport(now=now)
+    refusal = _login_may_not_fire(db)
+    if refusal:
+        report.errors.append(refusal)
+        report.seconds = time.perf_counter() - started
+        return report
     plugin_set = plugins if plugins is not None else plugin_mod.load_plugins()
     if plugin_set.problems:
         # Firing without a configured plugin could issue what the plugin would stop.
@@ -188,6 +193,23 @@ def tick(
     report.next_due = next_due_time(db)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _login_may_not_fire(db: Database) -> str | None:
+    """On a shared office's database only logins allowed to run automatic work (managers,
+    admins, the office server's timer login) fire; a producer's or CSR's desktop leaves it
+    to them, since the database would refuse part of the work anyway."""
+    if db.is_sqlite:
+        return None
+    with db.read_session() as session:
+        role = provision.app_role(session)
+    if role in ("producer", "csr"):
+        who = "a CSR's" if role == "csr" else "a producer's"
+        return (
+            "Automatic work on this shared database runs on managers' and admins' desktops "
+            f"and on the office server's scheduler, not under {who} login."
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -1166,7 +1188,8 @@ def _write(
     rows.insert(AutoRenewal.__table__, out["auto_renewals"])
     rows.insert(TimerFiring.__table__, out["firings"])
     rows.insert(Notice.__table__, out["notices"])
-    rows.insert(AuditEvent.__table__, out["audits"])
+    # Audit events join the hash chain when the batch commits (services.audit).
+    audit.add_many(uow.session, out["audits"])
     return entries
 
 
@@ -1236,7 +1259,8 @@ class _Rows:
         if not rows:
             return
         names = self._complete(table, rows)
-        if not self.postgres:
+        if not self.postgres or not provision.copy_allowed(self.connection, table.name):
+            # Row security (a shared office's confidential documents) refuses COPY FROM.
             self.session.execute(insert(table), rows)
             return
         convert = [(n, table.c[n].type._cached_bind_processor(self.dialect)) for n in names]

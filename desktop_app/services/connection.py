@@ -42,6 +42,10 @@ class ConnectionInfo:
     """RENEWAL_DESK_DATABASE_URL is set: it wins over the saved setting."""
     keyring_available: bool
     default_sqlite_path: str
+    tls: str = "prefer"
+    """How the connection uses TLS: one of :data:`TLS_MODES`."""
+    ca_file: str | None = None
+    """The CA certificate checked against the server's (verify-full); None: the system's."""
 
 
 @dataclass(frozen=True)
@@ -64,9 +68,17 @@ class SavedConnection:
     password_stored: bool
 
 
+TLS_MODES = ("prefer", "require", "verify-full")
+"""libpq's ``sslmode`` values offered: use TLS when offered, require it, require it and
+check that the server's certificate is signed by a trusted CA and names the server."""
+
+
 def current_connection(db: Database) -> ConnectionInfo:
     url = db.url
+    ca = url.query.get("sslrootcert")
     return ConnectionInfo(
+        tls=str(url.query.get("sslmode", "prefer")),
+        ca_file=None if ca in (None, "system") else str(ca),
         description=db.describe(),
         backend="sqlite" if db.is_sqlite else "postgresql",
         sqlite_path=str(db.sqlite_path) if db.sqlite_path else None,
@@ -90,8 +102,30 @@ def sqlite_url(path: str | Path) -> str:
     return urls.sqlite_url(full).render_as_string(hide_password=False)
 
 
-def postgres_url(host: str, port: int | None, database: str, user: str) -> str:
-    """The URL of a PostgreSQL database, without a password."""
+def postgres_url(
+    host: str,
+    port: int | None,
+    database: str,
+    user: str,
+    *,
+    tls: str = "prefer",
+    ca_file: str | None = None,
+) -> str:
+    """The URL of a PostgreSQL database, without a password; ``tls`` is one of
+    :data:`TLS_MODES` (``verify-full`` checks the server's certificate against
+    ``ca_file``, or the system's trusted authorities when there is none)."""
+    if tls not in TLS_MODES:
+        raise ConfigurationError(
+            f"'{tls}' is not a TLS setting; use one of {', '.join(TLS_MODES)}."
+        )
+    query: dict[str, str] = {}
+    if tls != "prefer":
+        query["sslmode"] = tls
+    if tls == "verify-full":
+        ca = (ca_file or "").strip()
+        if ca and not Path(ca).expanduser().is_file():
+            raise ConfigurationError(f"The CA certificate {ca} does not exist.")
+        query["sslrootcert"] = str(Path(ca).expanduser().absolute()) if ca else "system"
     host, database, user = (host or "").strip(), (database or "").strip(), (user or "").strip()
     missing = [
         name
@@ -106,6 +140,7 @@ def postgres_url(host: str, port: int | None, database: str, user: str) -> str:
         host=host,
         port=port or DEFAULT_PORT,
         database=database,
+        query=query,
     )
     return url.render_as_string(hide_password=False)
 

@@ -56,7 +56,6 @@ from desktop_app.db.engine import Database
 from desktop_app.db.models import (
     Account,
     AppSetting,
-    AuditEvent,
     AutoRenewal,
     AutoRenewalPlan,
     PipelineStage,
@@ -73,7 +72,7 @@ from desktop_app.excel import mapping as colmap
 from desktop_app.excel import renewal_list
 from desktop_app.excel import values as cells
 from desktop_app.excel.reader import SpreadsheetFile, UnusableFile, open_spreadsheet
-from desktop_app.services import agency, auto_renewals, renewals, transactions
+from desktop_app.services import agency, audit, auto_renewals, renewals, transactions
 from desktop_app.services.unit import Actor, UnitOfWork, jsonable, read_only, unit_of_work
 
 ProgressCallback = Callable[[int, int], None]
@@ -1605,7 +1604,9 @@ class _ListPlanner:
         their events; progress counts the rows of the list whose writing is complete.
         Every value is converted to the database's form once per distinct value (a list
         has a few hundred days and a handful of carriers), and each audit event's JSON is
-        put together from pieces encoded once — the very text ``json.dumps`` writes.
+        put together from pieces encoded once — the very text every audit event stores
+        (the hash chain's canonical JSON, :func:`services.audit.canonical_changes`). The
+        events join the chain at the commit (:func:`services.audit.add_encoded`).
         """
         uow = self.uow
         bulk = _Bulk(self.session, self.cancelled)
@@ -1614,7 +1615,6 @@ class _ListPlanner:
         accounts_t: Table = Account.__table__  # type: ignore[assignment]
         policies_t: Table = Policy.__table__  # type: ignore[assignment]
         terms_t: Table = Term.__table__  # type: ignore[assignment]
-        audit_t: Table = AuditEvent.__table__  # type: ignore[assignment]
 
         # Ids handed out before writing, so children point at their parents directly.
         names = list(self.new_accounts)
@@ -1641,22 +1641,20 @@ class _ListPlanner:
                 ),
                 {"service_tier": "standard", "version": 1, "created_at": now},
             ),
-            bulk.rows(
-                audit_t,
-                ("object_id", "changes"),
-                (
-                    (
-                        new_ids[n],
-                        f'{{"name": [null, {text.fresh(a["name"])}], '
-                        f'"producer": [null, {text(name_of(a["producer_id"]))}], '
-                        f'"csr": [null, {text(name_of(a["csr_id"]))}], "plan": [null, null]}}',
-                    )
-                    for n, a in ((n, new_accounts[n]) for n in names)
-                ),
-                {**event, "action": "account.create", "object_type": "accounts"},
-                converted=True,
-            ),
         ]
+        audit.add_encoded(
+            self.session,
+            {**event, "action": "account.create", "object_type": "accounts"},
+            (
+                (
+                    new_ids[n],
+                    f'{{"csr":[null,{text(name_of(a["csr_id"]))}],'
+                    f'"name":[null,{text.fresh(a["name"])}],"plan":[null,null],'
+                    f'"producer":[null,{text(name_of(a["producer_id"]))}]}}',
+                )
+                for n, a in ((n, new_accounts[n]) for n in names)
+            ),
+        )
         for chunk in _chunks(creates, CHUNK):
             steps.append(
                 bulk.rows(
@@ -1684,28 +1682,24 @@ class _ListPlanner:
                     ((p.policy_id, when(p.start), when(p.end), money(p.premium)) for p in chunk),
                     {"created_at": now},
                     converted=True,
-                )
-            )
-            steps.append(
-                bulk.rows(
-                    audit_t,
-                    ("object_id", "changes"),
-                    (
-                        (
-                            p.policy_id,
-                            f'{{"policy_number": [null, {text.fresh(p.row.policy_number)}], '
-                            f'"carrier": [null, {text(p.row.carrier)}], '
-                            f'"line_of_business": [null, {text(p.row.line_of_business)}], '
-                            f'"term": [null, {text.term(p.start, p.end)}], '
-                            f'"premium": [null, {text.amount(p.premium)}]}}',
-                        )
-                        for p in chunk
-                    ),
-                    {**event, "action": "policy.create", "object_type": "policies"},
-                    converted=True,
                     completes=len(chunk),
                 )
             )
+        audit.add_encoded(
+            self.session,
+            {**event, "action": "policy.create", "object_type": "policies"},
+            (
+                (
+                    p.policy_id,
+                    f'{{"carrier":[null,{text(p.row.carrier)}],'
+                    f'"line_of_business":[null,{text(p.row.line_of_business)}],'
+                    f'"policy_number":[null,{text.fresh(p.row.policy_number)}],'
+                    f'"premium":[null,{text.amount(p.premium)}],'
+                    f'"term":[null,{text.term(p.start, p.end)}]}}',
+                )
+                for p in creates
+            ),
+        )
         done = 0
 
         def advance(rows: int) -> None:
@@ -1774,8 +1768,9 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 class _JsonText:
-    """Pieces of JSON text exactly as ``json.dumps`` writes them, the repeated ones
-    (carriers, lines, people, terms) encoded once."""
+    """Pieces of JSON text exactly as an audit event stores them (the hash chain's
+    canonical form, ``audit.canonical_changes``: characters as they are, no spaces), the
+    repeated ones (carriers, lines, people, terms) encoded once."""
 
     def __init__(self) -> None:
         self._memo: dict[Any, str] = {None: "null"}
@@ -1794,11 +1789,11 @@ class _JsonText:
         key = ("term", start, end)
         found = self._memo.get(key)
         if found is None:
-            found = self._memo[key] = json.dumps([_iso(start), _iso(end)])
+            found = self._memo[key] = f"[{self(_iso(start))},{self(_iso(end))}]"
         return found
 
 
-_encode_json_string: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+_encode_json_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
 
 def _new_ids(session: Session, table: Table, count: int) -> list[int]:
@@ -2187,13 +2182,10 @@ class _EditPlanner:
         out.changes.append(RowChange(record.row, "update", subject, changes))
 
     def _conflict(self, record: EditRow, renewal: Renewal, subject: str) -> Rejection:
-        last = self.session.execute(
-            select(AuditEvent.actor, AuditEvent.at)
-            .where(AuditEvent.object_type == "renewals", AuditEvent.object_id == renewal.id)
-            .order_by(AuditEvent.id.desc())
-            .limit(1)
-        ).first()
-        who = f" by {last.actor} at {last.at:%Y-%m-%d %H:%M} UTC" if last is not None else ""
+        from desktop_app.services.changes import last_change
+
+        last = last_change(self.session, "renewals", renewal.id)
+        who = f" {last}" if last is not None else ""
         return Rejection(
             record.row,
             None,

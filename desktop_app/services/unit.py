@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from desktop_app.db.engine import Database
-from desktop_app.db.models import AuditEvent, Base, User
+from desktop_app.db.models import Base, User
 from desktop_app.domain import permissions
 from desktop_app.domain.enums import AuditSource, Role
 from desktop_app.domain.permissions import Action
 from desktop_app.errors import PermissionDenied, RuleViolation, StaleEdit, UnknownUser
+from desktop_app.services import audit
 
 TIMER_USER = "timer-service"
 """The inactive user the timer service acts as (created by migration 0002)."""
@@ -117,8 +118,11 @@ class UnitOfWork:
         *,
         source: AuditSource | None = None,
     ) -> None:
-        self.session.add(
-            AuditEvent(**self.audit_values(action, object_type, object_id, changes, source=source))
+        """Record an audit event. It is kept with the session and written when the
+        transaction commits, at the end of the hash chain (see :mod:`services.audit`);
+        a savepoint rolled back drops the events recorded inside it."""
+        audit.add(
+            self.session, self.audit_values(action, object_type, object_id, changes, source=source)
         )
 
     def audit_values(
@@ -130,8 +134,10 @@ class UnitOfWork:
         *,
         source: AuditSource | None = None,
     ) -> dict[str, Any]:
-        """The columns of the audit event :meth:`audit` writes (for set-based inserts)."""
+        """The columns of the audit event :meth:`audit` records (for set-based writers,
+        which hand a list of them to :func:`services.audit.add_many`)."""
         return {
+            "at": datetime.now(UTC),
             "user_id": self.user.id,
             "actor": self.user.username,
             "source": source or self.source,
@@ -145,20 +151,11 @@ class UnitOfWork:
         """Refuse an edit made on a stale copy: someone saved ``obj`` after it was loaded."""
         if expected is None or obj.version == expected:
             return
-        last = self.session.execute(
-            select(AuditEvent.actor, AuditEvent.at)
-            .where(
-                AuditEvent.object_type == type(obj).__tablename__, AuditEvent.object_id == obj.id
-            )
-            .order_by(AuditEvent.id.desc())
-            .limit(1)
-        ).first()
-        if last is not None:
-            who = f"by {last.actor} at {last.at:%Y-%m-%d %H:%M} UTC"
-            raise StaleEdit(f"{what} was changed {who} after you opened it; reload to see it.")
-        raise StaleEdit(
-            f"{what} was changed by someone else after you opened it; reload to see it."
-        )
+        from desktop_app.services.changes import last_change  # changes → agency → here
+
+        # "by Morgan Lee at 11/21/2026 14:32 EST": the person's name, the agency's clock
+        who = last_change(self.session, type(obj).__tablename__, obj.id) or "by someone else"
+        raise StaleEdit(f"{what} was changed {who} after you opened it; reload to see it.")
 
 
 def load_user(session: Session, username: str) -> User:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import getpass
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from desktop_app.db import provision
 from desktop_app.db.engine import Database
-from desktop_app.db.models import AuditEvent, User
+from desktop_app.db.models import User
 from desktop_app.domain.enums import AuditSource, Role
 from desktop_app.domain.permissions import Action
-from desktop_app.errors import RuleViolation, UnknownUser
+from desktop_app.errors import PermissionDenied, RuleViolation, UnknownUser
+from desktop_app.services import audit
 from desktop_app.services.unit import TIMER_USER, Actor, UnitOfWork, jsonable, unit_of_work
 
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,79}$")
@@ -28,6 +30,9 @@ class UserInfo:
     role: Role
     active: bool
     version: int = 0
+    first_password: str | None = None
+    """On a shared PostgreSQL database, the new login's password when it was generated
+    here (shown once to the admin, who hands it over; never stored or logged)."""
 
     @property
     def initials(self) -> str:
@@ -61,24 +66,34 @@ def ensure_first_admin(db: Database, username: str | None = None) -> UserInfo | 
         user = User(username=username, full_name=username, role=Role.ADMIN)
         session.add(user)
         session.flush()
-        session.add(
-            AuditEvent(
-                user_id=user.id,
-                actor=username,
-                source=AuditSource.SYSTEM,
-                action="user.create",
-                object_type="users",
-                object_id=user.id,
-                changes={"username": [None, username], "role": [None, "admin"]},
-            )
+        audit.add(
+            session,
+            {
+                "user_id": user.id,
+                "actor": username,
+                "source": AuditSource.SYSTEM,
+                "action": "user.create",
+                "object_type": "users",
+                "object_id": user.id,
+                "changes": {"username": [None, username], "role": [None, "admin"]},
+            },
         )
         session.commit()
         return _info(user)
 
 
 def add_user(
-    db: Database, actor: Actor, username: str, role: Role | str, full_name: str | None = None
+    db: Database,
+    actor: Actor,
+    username: str,
+    role: Role | str,
+    full_name: str | None = None,
+    *,
+    password: str | None = None,
 ) -> UserInfo:
+    """Add a person. On a provisioned PostgreSQL database this also creates their login
+    role in their role's group, with ``password`` or a generated one (see
+    :attr:`UserInfo.first_password`), in the same transaction."""
     if not _USERNAME.match(username or ""):
         raise RuleViolation(
             f"'{username}' is not a valid user name; use letters, digits, '.', '_', '-' or '@'."
@@ -109,7 +124,13 @@ def add_user(
                 "role": [None, role],
             },
         )
-        return _info(user)
+        first_password = None
+        if provision.settings_of(uow.session) is not None:
+            first_password = None if password else provision.generate_password()
+            provision.set_login(
+                uow.session, username, role.value, password=password or first_password
+            )
+        return replace(_info(user), first_password=first_password)
 
 
 def set_role(
@@ -122,6 +143,7 @@ def set_role(
         if user.id == uow.user.id and role is not Role.ADMIN:
             _ensure_another_admin(uow.session, user.id)
         uow.update(user, {"role": role}, "user.update")
+        _sync_login(uow, user)
         return _info(user)
 
 
@@ -174,6 +196,7 @@ def deactivate_user(
         if user.role is Role.ADMIN:
             _ensure_another_admin(uow.session, user.id, deactivating=True)
         uow.update(user, {"active": False}, "user.deactivate")
+        _sync_login(uow, user)
         return _info(user)
 
 
@@ -187,7 +210,33 @@ def reactivate_user(
         if user.active:
             raise RuleViolation(f"{user.full_name or user.username} is already active.")
         uow.update(user, {"active": True}, "user.reactivate")
+        _sync_login(uow, user)
         return _info(user)
+
+
+def set_password(db: Database, actor: Actor, username: str, password: str | None = None) -> str:
+    """Give a person's database login a new password (admins, shared PostgreSQL only);
+    returns it (generated when not given) to be handed over once."""
+    with unit_of_work(db, actor) as uow:
+        uow.require(Action.USER_MANAGE)
+        user = _staff_member(uow, username, None)
+        if provision.settings_of(uow.session) is None:
+            raise RuleViolation(
+                "Only a shared PostgreSQL database set up with 'renewal-desk db provision' "
+                "has a login per person."
+            )
+        password = password or provision.generate_password()
+        provision.set_login(
+            uow.session, user.username, user.role.value, password=password, active=user.active
+        )
+        uow.audit("user.password", "users", user.id, {"password": ["***", "***"]})
+        return password
+
+
+def _sync_login(uow: UnitOfWork, user: User) -> None:
+    """Keep a person's database login in step with their role and whether they are active."""
+    if provision.settings_of(uow.session) is not None:
+        provision.set_login(uow.session, user.username, user.role.value, active=user.active)
 
 
 def list_staff(db: Database) -> list[UserInfo]:
@@ -236,13 +285,33 @@ def resolve_actor(db: Database, requested: str | None, source: AuditSource) -> A
     A database with no users at all makes that login its first admin, so whoever sets
     up Renewal Desk can then add everyone else.
     """
-    default = (db.url.username if not db.is_sqlite else None) or os_username()
+    login, app_role = _login(db)
+    if app_role == "timer" and requested is None:
+        # The office server's scheduler logs in as the timer login: it acts as the
+        # timer service's own user, never as a person.
+        return Actor(TIMER_USER, source)
+    default = login or os_username()
     ensure_first_admin(db, default)
     username = requested or default
+    # On a provisioned database a person's login is who they are (the owner or a
+    # superuser may still act as someone, e.g. to set up the first people).
+    if app_role is not None and username != login:
+        raise PermissionDenied(
+            f"On this shared database everyone works as their own login; you are signed "
+            f"in as '{login}', so you cannot act as '{username}'."
+        )
     user = get_user(db, username)
     if not user.active:
         raise UnknownUser(f"The user '{username}' has been deactivated.")
     return Actor(user.username, source)
+
+
+def _login(db: Database) -> tuple[str | None, str | None]:
+    """The database login (None on SQLite) and, on a provisioned server, its app role."""
+    if db.is_sqlite:
+        return None, None
+    with db.read_session() as session:
+        return provision.session_login(session), provision.app_role(session)
 
 
 __all__ = [
@@ -257,6 +326,7 @@ __all__ = [
     "os_username",
     "reactivate_user",
     "resolve_actor",
+    "set_password",
     "set_role",
     "update_user",
 ]

@@ -773,7 +773,13 @@ class UsersSection(Section):
             self.new_username.clear()
             self.new_name.clear()
             self._select_name = user.username
-            return f"Added {user.username} ({user.full_name}) as {ROLE_NAMES[user.role]}."
+            added = f"Added {user.username} ({user.full_name}) as {ROLE_NAMES[user.role]}."
+            if user.first_password:  # a shared office's database: their login was made
+                added += (
+                    f" They sign in with the login {user.username} and this first password "
+                    f"(shown only now): {user.first_password}"
+                )
+            return added
 
         self.write(
             users.add_user,
@@ -1686,6 +1692,21 @@ class ConnectionSection(Section):
         form.addWidget(self.password, 5, 1)
         self.keyring_note = _label("", role="muted", wrap=True)
         form.addWidget(self.keyring_note, 5, 2, 1, 2)
+        self.tls = QComboBox()
+        self.tls.setAccessibleName("Encryption (TLS)")
+        for label, mode in (
+            ("Use TLS when the server offers it", "prefer"),
+            ("Require TLS", "require"),
+            ("Require TLS and check the server's certificate", "verify-full"),
+        ):
+            self.tls.addItem(label, mode)
+        self.ca_file = QLineEdit()
+        self.ca_file.setAccessibleName("CA certificate")
+        self.ca_file.setPlaceholderText("the office's CA certificate (.crt); empty: the system's")
+        form.addWidget(_label("Encryption"), 6, 0)
+        form.addWidget(self.tls, 6, 1)
+        form.addWidget(_label("CA file"), 6, 2)
+        form.addWidget(self.ca_file, 6, 3)
         form.setColumnStretch(1, 2)
         form.setColumnStretch(3, 1)
 
@@ -1705,7 +1726,7 @@ class ConnectionSection(Section):
         buttons.addWidget(self.result, 1)
         buttons.addWidget(self.test_button)
         buttons.addWidget(self.save_button)
-        form.addLayout(buttons, 6, 0, 1, 4)
+        form.addLayout(buttons, 7, 0, 1, 4)
         self.body.addWidget(card)
         self.body.addStretch(1)
 
@@ -1719,10 +1740,13 @@ class ConnectionSection(Section):
             self.database,
             self.user,
             self.password,
+            self.tls,
+            self.ca_file,
             self.test_button,
             self.save_button,
         ):
             self.guard(widget)
+        self.tls.currentIndexChanged.connect(lambda _i: self._kind_changed())
         self.use_sqlite.toggled.connect(lambda _on: self._kind_changed())
         self.browse.clicked.connect(self.choose_file)
         self.test_button.clicked.connect(self.test)
@@ -1768,14 +1792,21 @@ class ConnectionSection(Section):
                 self.port.setValue(info.port or connection.DEFAULT_PORT)
                 self.database.setText(info.database or "")
                 self.user.setText(info.user or "")
+                self.tls.setCurrentIndex(max(0, self.tls.findData(info.tls)))
+                self.ca_file.setText(info.ca_file or "")
             self._kind_changed()
 
     def _kind_changed(self) -> None:
         sqlite = self.use_sqlite.isChecked()
         for widget in (self.path, self.browse):
             self.enable(widget, sqlite, "Choose “A SQLite file on this computer” first.")
-        for widget in (self.host, self.port, self.database, self.user, self.password):
+        for widget in (self.host, self.port, self.database, self.user, self.password, self.tls):
             self.enable(widget, not sqlite, "Choose “A PostgreSQL server” first.")
+        self.enable(
+            self.ca_file,
+            not sqlite and self.tls.currentData() == "verify-full",
+            "Only checking the server's certificate needs a CA file.",
+        )
         self._busy_buttons()
 
     def _busy_buttons(self) -> None:
@@ -1793,7 +1824,12 @@ class ConnectionSection(Section):
         if self.use_sqlite.isChecked():
             return connection.sqlite_url(self.path.text())
         return connection.postgres_url(
-            self.host.text(), self.port.value(), self.database.text(), self.user.text()
+            self.host.text(),
+            self.port.value(),
+            self.database.text(),
+            self.user.text(),
+            tls=self.tls.currentData(),
+            ca_file=self.ca_file.text() or None,
         )
 
     def _password(self) -> str | None:

@@ -17,7 +17,13 @@ from sqlalchemy import select
 
 from desktop_app.db.models import DocumentRequirement, Renewal, User
 from desktop_app.domain.enums import AuditSource, AutoRenewalState, TransactionState
-from desktop_app.errors import NotFound, PermissionDenied, RuleViolation, UserFacingError
+from desktop_app.errors import (
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+    StaleEdit,
+    UserFacingError,
+)
 from desktop_app.services import admin as admin_service
 from desktop_app.services import auto_renewals, book, renewals, transactions, work
 from desktop_app.services.unit import TIMER_USER
@@ -951,3 +957,21 @@ def test_the_first_term_auto_renewal_uses_the_agency_plan_settings_not_defaults(
     assert ar.create_time == TERM_END - timedelta(days=90)
     assert ar.plan_id is not None
     assert agency.terms()[0].start_at == TERM_START
+
+
+def test_editing_trigger_times_on_a_stale_copy_is_refused(agency: Book) -> None:
+    """Two managers edit the same auto-renewal's times: the second is told, not overwritten."""
+    seen = auto_renewals.show(agency.db, agency.manager, agency.number)[-1]
+    first = CREATE_AT + timedelta(days=2)
+    auto_renewals.update(
+        agency.db, agency.manager, agency.number, create_time=first, expected_version=seen.version
+    )
+    with pytest.raises(StaleEdit, match=r"changed by .* after you opened it"):
+        auto_renewals.update(
+            agency.db,
+            agency.manager,
+            agency.number,
+            create_time=CREATE_AT + timedelta(days=5),
+            expected_version=seen.version,
+        )
+    assert auto_renewals.show(agency.db, agency.manager, agency.number)[-1].create_time == first

@@ -78,7 +78,7 @@ def test_a_row_changed_since_the_export_is_a_conflict(db, admin, make_user, tmp_
     assert (result.updated, result.conflicts, result.rejected) == (0, 1, 0)
     (conflict,) = result.conflict_list
     assert conflict.message.startswith(f"row {conflict.row}: renewal ")
-    assert "was changed by casey at" in conflict.message
+    assert "was changed by Test Casey at" in conflict.message
     assert "(exported version 1, now 2); its edits were not applied — export the list again" in (
         conflict.message
     )

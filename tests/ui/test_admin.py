@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import keyring
 import pytest
@@ -512,3 +513,28 @@ def test_the_page_remembers_its_section_and_refreshes_on_changes(
     page.show_section(page.users)
     settle(qtbot, executor)
     assert "ed" in [u.username for u in page.users.model.rows]
+
+
+def test_the_connection_can_require_tls_and_check_the_server(
+    qtbot, db, admin, open_page, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    page = open_page()
+    section = page.connection
+    show(page, section, qtbot)
+    section.use_postgres.setChecked(True)
+    section.host.setText("127.0.0.1")
+    section.database.setText("postgres")
+    section.user.setText("postgres")
+    assert not section.ca_file.isEnabled()  # only for checking the certificate
+    section.tls.setCurrentIndex(section.tls.findData("verify-full"))
+    assert section.ca_file.isEnabled()
+    ca = tmp_path / "office-ca.crt"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    section.ca_file.setText(str(ca))
+    query = parse_qs(urlsplit(section.url()).query)
+    assert query == {"sslmode": ["verify-full"], "sslrootcert": [str(ca)]}
+    sentence = _test(qtbot, section)
+    assert section.result.property("role") == "error"
+    assert "encrypted" in sentence or "certificate" in sentence
+    section.ca_file.setText(str(tmp_path / "missing.crt"))
+    assert "does not exist" in _test(qtbot, section)
