@@ -601,13 +601,16 @@ def update(
     transaction_type: str | Keep = KEEP,
     new_term_months: int | Keep = KEEP,
     renewal_id: int | Keep = KEEP,
+    expected_version: int | None = None,
 ) -> AutoRenewalInfo:
     """Change trigger times, type or duration, or point the auto-renewal at another open
-    renewal of its term (it then manages that one)."""
+    renewal of its term (it then manages that one). ``expected_version`` is the version
+    the editor loaded: a change saved since then refuses the edit."""
     with unit_of_work(db, actor) as uow:
         policy = find_policy(uow.session, number, carrier)
         uow.require(Action.AUTO_RENEWAL_MANAGE, owners=_owners(policy))
         ar = _policy_ar(uow, policy)
+        uow.check_version(ar, expected_version, f"The auto-renewal of {policy.policy_number}")
         before = facts_of(ar)
         try:
             after = rules.edit(

@@ -6,6 +6,14 @@ asks to open a renewal. Everything is read with one service call
 one service call through the executor too, naming the tables it changes, so every view
 (this one included) refreshes from the executor's ``changed`` broadcast. A refusal shows
 its one sentence at the top of the panel and what the user typed stays where it was.
+
+No lost work. A reload (F5, a change broadcast, a colleague's change arriving through the
+live feed) never replaces what the user has typed into a field: it refreshes everything
+else, and when the stored value of a field they are editing changed meanwhile, it is
+shown under the field ("Saved meanwhile: …") with a button to take it instead. A save on
+a stale copy is refused with the service's "changed by NAME at TIME" sentence and a
+"Reload, keeping my text" button; a save while the database cannot be reached says it
+was not saved and keeps the text.
 """
 
 from __future__ import annotations
@@ -75,7 +83,8 @@ from desktop_app.domain.enums import (
     TaskStatus,
 )
 from desktop_app.domain.permissions import Action
-from desktop_app.services import auto_renewals, renewals, work
+from desktop_app.errors import StaleEdit
+from desktop_app.services import auto_renewals, changes, renewals, work
 from desktop_app.services import detail as detail_service
 from desktop_app.services.detail import (
     DocumentRow,
@@ -142,6 +151,21 @@ _AR_STATE_SENTENCE = {
 }
 
 _FLAG_WORDS = {"past_sla": "Past SLA", "no_next_action": "No next action on time"}
+
+NOT_SAVED_OFFLINE = (
+    "Not saved: the database cannot be reached. Your text is kept; press Save again when "
+    "back online."
+)
+AFTER_CONFLICT_RELOAD = (
+    "Reloaded. Your unsaved text is kept in the fields; what was saved meanwhile is shown "
+    "under them. Press Save to save yours over it."
+)
+AFTER_RELOAD_NO_CLASH = (
+    "Reloaded. Your unsaved text is kept; nothing you are editing was changed meanwhile. "
+    "Press Save again."
+)
+EDITOR_SECTIONS = {"next": ("next_action", "owner", "due"), "notes": ("blocker", "notes")}
+"""The fields of the panel's two edit forms."""
 
 
 def _colors() -> theme.Colors:
@@ -600,6 +624,9 @@ class RenewalDetailPanel(QWidget):
         self._loading = False
         self._reload_again = False
         self._loaded_values: dict[str, Any] = {}
+        self._conflicts: dict[str, Any] = {}
+        """Field → the value saved meanwhile, for fields whose typing was kept."""
+        self._conflict_reload = False
         executor.changed.connect(self._on_changed)
         self._build()
         self._show_state("empty")
@@ -626,6 +653,7 @@ class RenewalDetailPanel(QWidget):
         """Load and show ``renewal_id`` (through the executor)."""
         if renewal_id != self._renewal_id:
             self._loaded_values = {}
+            self._conflicts = {}
             self.detail = None
             self._show_message("")
             self._close_forms()
@@ -684,9 +712,21 @@ class RenewalDetailPanel(QWidget):
         self.error = _label(role="error")
         self.error.setAccessibleName("Message")
         self.error.setVisible(False)
+        self.keep_reload_button = _button(
+            "Reload, keeping my text", "Reload the renewal and keep what I typed"
+        )
+        self.keep_reload_button.setToolTip(
+            "Show what was saved meanwhile; what you typed stays in the fields"
+        )
+        self.keep_reload_button.clicked.connect(self.reload_keeping_text)
+        self.keep_reload_button.setVisible(False)
+        message_row = QHBoxLayout()
+        message_row.setSpacing(8)
+        message_row.addWidget(self.error, 1)
+        message_row.addWidget(self.keep_reload_button, 0, Qt.AlignmentFlag.AlignTop)
         top_layout.addLayout(title_row)
         top_layout.addWidget(self.subtitle)
-        top_layout.addWidget(self.error)
+        top_layout.addLayout(message_row)
         outer.addWidget(top)
 
         self.scroll = QScrollArea()
@@ -788,7 +828,24 @@ class RenewalDetailPanel(QWidget):
         grid.addWidget(self.save_next_button, 2, 2)
         grid.setColumnStretch(1, 1)
         section.body.addLayout(grid)
+        self.next_conflict, self.next_take_button = self._conflict_row(section, "next")
         return section
+
+    def _conflict_row(self, section: _Section, key: str) -> tuple[QLabel, QPushButton]:
+        """The note under an edit form saying what was saved meanwhile, and a button to
+        take that instead of what was typed."""
+        note = _label(role="error")
+        note.setAccessibleName("Saved meanwhile")
+        take = _button("Use the saved values", "Replace my text with the saved values")
+        take.clicked.connect(lambda: self._take_saved(key))
+        row = QHBoxLayout()
+        row.setSpacing(8)
+        row.addWidget(note, 1)
+        row.addWidget(take, 0, Qt.AlignmentFlag.AlignTop)
+        section.body.addLayout(row)
+        note.setVisible(False)
+        take.setVisible(False)
+        return note, take
 
     def _build_tasks(self) -> QWidget:
         section = _Section("Tasks")
@@ -956,6 +1013,7 @@ class RenewalDetailPanel(QWidget):
         row.addStretch(1)
         row.addWidget(self.save_notes_button)
         section.body.addLayout(row)
+        self.notes_conflict, self.notes_take_button = self._conflict_row(section, "notes")
         return section
 
     def _build_auto_renewal(self) -> QWidget:
@@ -1085,6 +1143,9 @@ class RenewalDetailPanel(QWidget):
             return
         self._populate(detail)
         self._show_state("shown")
+        if self._conflict_reload:
+            self._conflict_reload = False
+            self._show_message(AFTER_CONFLICT_RELOAD if self._conflicts else AFTER_RELOAD_NO_CLASH)
         self.loaded.emit(detail.summary.renewal_id)
         self._after_load()
 
@@ -1168,6 +1229,7 @@ class RenewalDetailPanel(QWidget):
         self._set_editor("due", s.next_action_due, same)
         self._set_editor("blocker", s.blocker_reason or "", same)
         self._set_editor("notes", s.notes or "", same)
+        self._show_conflicts()
         if not same:
             self.new_task_due.setDate(_qdate(None))
             self._select_combo(
@@ -1191,10 +1253,19 @@ class RenewalDetailPanel(QWidget):
         self.timeline_note.setText(note or "")
         self.timeline_note.setVisible(bool(note))
         if self._form_document is not None:
-            still = next((d for d in detail.documents if d.id == self._form_document.id), None)
+            before = self._form_document
+            still = next((d for d in detail.documents if d.id == before.id), None)
             self._form_document = still
             if still is None:
                 self._close_forms()
+            elif still.version != before.version:  # the open form is kept, and says so
+                now = self.document_model.text(still, 1)
+                note = (
+                    f"‘{still.document_type}’ was changed meanwhile (now {now.lower()}); "
+                    "what you enter here replaces that."
+                )
+                self.receive_title.setText(note)
+                self.waive_title.setText(note)
         self._refresh_actions()
 
     def _reset_model(self, view: FitTable, model: _RowsModel, rows: Sequence[Any]) -> None:
@@ -1244,8 +1315,17 @@ class RenewalDetailPanel(QWidget):
         (a reload after someone else's change must not throw their typing away)."""
         previous = self._loaded_values.get(key, value)
         self._loaded_values[key] = value
-        if same_renewal and self._editor_value(key) != previous:
+        typed = self._editor_value(key)
+        if same_renewal and not _same(typed, previous) and not _same(typed, value):
+            if not _same(value, previous):
+                self._conflicts[key] = value  # saved meanwhile, under the user's typing
             return
+        self._conflicts.pop(key, None)
+        if same_renewal and _same(typed, value):
+            return
+        self._put_editor(key, value)
+
+    def _put_editor(self, key: str, value: Any) -> None:
         if key == "next_action":
             self.next_action_edit.setText(value)
         elif key == "owner":
@@ -1459,11 +1539,86 @@ class RenewalDetailPanel(QWidget):
 
     # --- messages -------------------------------------------------------------------
 
-    def _show_message(self, text: str) -> None:
+    def _show_message(self, text: str, *, stale: bool = False) -> None:
         self.error.setText(text)
         self.error.setVisible(bool(text))
+        self.keep_reload_button.setVisible(stale)
         if text:
             self.message.emit(text)
+
+    def _failed(self, failure: Failure) -> None:
+        """A save did not happen: say why, keep what was typed."""
+        if isinstance(failure.exception, StaleEdit):
+            self._show_message(failure.message, stale=True)
+        elif changes.is_offline(failure.exception):
+            self._show_message(NOT_SAVED_OFFLINE)
+        else:
+            self._show_message(failure.message)
+
+    def reload_keeping_text(self) -> None:
+        """Reload after a refused save: what the user typed stays in the fields, what was
+        saved meanwhile is shown under them."""
+        self._conflict_reload = True
+        self.keep_reload_button.setVisible(False)
+        self.reload()
+
+    # --- what was saved meanwhile ---------------------------------------------------
+
+    @property
+    def conflicts(self) -> dict[str, Any]:
+        """Field → the value saved meanwhile under what the user typed there."""
+        return dict(self._conflicts)
+
+    def _show_conflicts(self) -> None:
+        for section, note, take in (
+            ("next", self.next_conflict, self.next_take_button),
+            ("notes", self.notes_conflict, self.notes_take_button),
+        ):
+            parts = [
+                self._conflict_words(key, self._conflicts[key])
+                for key in EDITOR_SECTIONS[section]
+                if key in self._conflicts
+            ]
+            text = ""
+            if parts:
+                text = (
+                    f"Saved meanwhile: {_join(parts)}. Your unsaved text is kept above; "
+                    "Save puts yours in its place."
+                )
+            note.setText(text)
+            note.setVisible(bool(parts))
+            take.setVisible(bool(parts))
+
+    def _conflict_words(self, key: str, value: Any) -> str:
+        if key == "next_action":
+            return f"next action ‘{value}’" if value else "no next action"
+        if key == "owner":
+            if not value:
+                return "owner nobody"
+            index = self.owner_combo.findData(value)
+            name = self.owner_combo.itemText(index) if index >= 0 else str(value)
+            return f"owner {name}"
+        if key == "due":
+            return f"due {_d(value)}" if value else "no due date"
+        if key == "blocker":
+            return f"blocker ‘{value}’" if value else "no blocker"
+        text = " ".join(str(value).split())
+        if not text:
+            return "no notes"
+        return f"notes ‘{text if len(text) <= 120 else text[:117] + '…'}’"
+
+    def _take_saved(self, section: str) -> None:
+        """Put the saved values back into the fields of ``section`` (dropping the typing)."""
+        for key in EDITOR_SECTIONS[section]:
+            if key in self._loaded_values:
+                self._conflicts.pop(key, None)
+                self._put_editor(key, self._loaded_values[key])
+        self._show_conflicts()
+        if not self._conflicts and self.error.text() in (
+            AFTER_CONFLICT_RELOAD,
+            AFTER_RELOAD_NO_CLASH,
+        ):
+            self._show_message("")
 
     def _refuse(self, text: str) -> None:
         self._show_message(text)
@@ -1497,7 +1652,7 @@ class RenewalDetailPanel(QWidget):
             self.session.actor,
             *args,
             on_success=succeeded,
-            on_failure=lambda failure: self._show_message(failure.message),
+            on_failure=self._failed,
             what=what,
             changes=changes,
             **kwargs,
@@ -1800,12 +1955,27 @@ class RenewalDetailPanel(QWidget):
             auto_renewals.update,
             s.policy_number,
             carrier=s.carrier,
+            expected_version=self.detail.auto_renewal.version,
             changes={"auto_renewals"},
             what="saving the trigger times",
             done=f"Saved the trigger times of {s.policy_number}.",
             after=self._close_forms,
             **times,
         )
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two field values are the same as far as saving goes (text is saved
+    without its surrounding spaces; an empty text is none)."""
+    if isinstance(a, str | None) and isinstance(b, str | None):
+        return (a or "").strip() == (b or "").strip()
+    return a == b
+
+
+def _join(parts: list[str]) -> str:
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def _role_label(role: str) -> str:

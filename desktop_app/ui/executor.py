@@ -168,6 +168,10 @@ class DatabaseExecutor(QObject):
     busy_changed = Signal(bool)
     """True while any job is queued or running."""
 
+    job_failed = Signal(object)
+    """The :class:`Failure` of every failed job, after its own ``on_failure`` ran (so the
+    window can tell, say, that the database cannot be reached)."""
+
     _deliver = Signal(object)
 
     def __init__(self, parent: QObject | None = None, *, log_file: Path | None = None) -> None:
@@ -357,3 +361,5 @@ class DatabaseExecutor(QObject):
             job.on_failure(failure)
         elif not failure.cancelled:
             self.failed.emit(failure.message)
+        if not failure.cancelled:
+            self.job_failed.emit(failure)

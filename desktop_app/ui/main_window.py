@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QScrollArea,
     QStackedWidget,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -31,6 +32,7 @@ from desktop_app.ui.executor import DatabaseExecutor
 from desktop_app.ui.export_actions import ExportActions
 from desktop_app.ui.home import HomePage
 from desktop_app.ui.import_wizard import ImportWizard, finished_sentence
+from desktop_app.ui.live import ConnectionBanner, ConnectionMonitor, LiveFeed
 from desktop_app.ui.page import Page
 from desktop_app.ui.session import DeskSession
 from desktop_app.ui.signin import SignInPage
@@ -102,7 +104,21 @@ class MainWindow(QMainWindow):
         self.pages.addWidget(self.startup)
         self.pages.addWidget(self.signin)
         self.pages.addWidget(self.workspace)
-        self.setCentralWidget(self.pages)
+        # The connection banner sits above whatever page is shown.
+        self.connection_banner = ConnectionBanner()
+        self.connection_banner.retry_requested.connect(self._retry_connection)
+        central = QWidget()
+        central.setObjectName("central")
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.connection_banner)
+        column.addWidget(self.pages, 1)
+        self.setCentralWidget(central)
+        self.live: LiveFeed | None = None
+        """Other desktops' changes, while a database is open."""
+        self.monitor: ConnectionMonitor | None = None
+        """Whether that database can be reached."""
 
         self.detail_dock = QDockWidget("Renewal", self)
         self.detail_dock.setObjectName("renewalDock")
@@ -366,6 +382,8 @@ class MainWindow(QMainWindow):
         self.show_page(start, remember=False)
         if self.timer_host is None or self.timer_host.db is not session.db:
             self._start_timer(session)
+        if self.live is None or self.live.db is not session.db:
+            self._start_live(session)
         self.tray.set_session(session)
         if session.backup is not None:
             self.show_status(
@@ -438,6 +456,50 @@ class MainWindow(QMainWindow):
         if "admin" in self._built:
             self._built["admin"].set_timer_host(self.timer_host)  # type: ignore[attr-defined]
 
+    # --- live data and the connection ---------------------------------------------------
+
+    def _start_live(self, session: DeskSession) -> None:
+        """Follow other desktops' changes to this database, and watch that it can be
+        reached (see :mod:`desktop_app.ui.live`)."""
+        self._stop_live()
+        self.monitor = ConnectionMonitor(session.db, self.executor, self)
+        self.monitor.changed.connect(self._show_connection)
+        self.monitor.back_online.connect(self._back_online)
+        self.live = LiveFeed(session.db, self.executor, self)
+        self.live.lost.connect(self.monitor.report_offline)
+        self.live.restored.connect(self.monitor.probe_now)
+        self.live.start()
+
+    def _stop_live(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live.deleteLater()
+            self.live = None
+        if self.monitor is not None:
+            self.monitor.stop()
+            self.monitor.deleteLater()
+            self.monitor = None
+        self.connection_banner.clear()
+
+    def _retry_connection(self) -> None:
+        if self.monitor is not None:
+            self.monitor.probe_now()
+
+    def _show_connection(self) -> None:
+        monitor = self.monitor
+        if monitor is None:
+            return
+        if monitor.offline:
+            self.connection_banner.show_offline(monitor.text(), probing=monitor.probing)
+        elif self.connection_banner.state == "offline":
+            self.connection_banner.clear()
+
+    def _back_online(self) -> None:
+        where = self.monitor.where if self.monitor is not None else "the database"
+        text = f"Back online — the database ({where}) can be reached again; pages refreshed."
+        self.connection_banner.show_back_online(text)
+        self.show_status("Back online.", timeout_ms=5_000)
+
     def _show_timer_state(self, text: str) -> None:
         self.timer_label.setText(text if len(text) <= 90 else text[:87] + "…")
         self.timer_label.setToolTip(text)
@@ -504,6 +566,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_geometry()
+        self._stop_live()
         if self.timer_host is not None:
             self.timer_host.stop()
             self.timer_host = None

@@ -559,6 +559,8 @@ class _Tab:
         self.stale = True
         self.select_key: tuple[str, int] | None = None
         self.select_row = 0
+        self.keep_scroll: int | None = None
+        """Where the list was scrolled when someone's change made it reload (kept)."""
 
 
 class QueuesPage(Page):
@@ -938,6 +940,8 @@ class QueuesPage(Page):
     def on_changed(self, kinds: frozenset[str]) -> None:
         for tab in self.tab.values():
             tab.stale = True
+            if tab.model.rows:  # a refresh does not move the list under the reader
+                tab.keep_scroll = tab.view.verticalScrollBar().value()
         super().on_changed(kinds)
 
     def reload(self) -> None:
@@ -1051,6 +1055,7 @@ class QueuesPage(Page):
         self.owner_box.setCurrentIndex(max(0, self.owner_box.findData(owner or "")))
         if self.session is not None:
             self.tab["team"].select_row = 0
+            self.tab["team"].keep_scroll = None
             self._load_context()
             self._load_tab("team")
 
@@ -1109,9 +1114,12 @@ class QueuesPage(Page):
         if row < 0 and rows:
             row = min(tab.select_row, len(rows) - 1)
         tab.select_key = None
+        keep, tab.keep_scroll = tab.keep_scroll, None
         if row >= 0:
             tab.view.setCurrentIndex(tab.model.index(row, 0))
             tab.view.scrollTo(tab.model.index(row, 0))
+        if keep is not None:
+            tab.view.verticalScrollBar().setValue(keep)
         self._update_actions()
 
     def _load_more(self, key: str) -> None:
@@ -1142,6 +1150,7 @@ class QueuesPage(Page):
     def _resorted(self, key: str) -> None:
         tab = self.tab[key]
         tab.select_row = 0
+        tab.keep_scroll = None
         if self.session is not None:
             self._load_tab(key)
 

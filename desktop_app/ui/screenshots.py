@@ -65,6 +65,7 @@ def render_screens(
         _wait(app, lambda: launcher.session is not None or window.startup.failed, 60, "the DB")
         if launcher.session is None:
             raise RuntimeError(window.startup.status.text())
+        window.show_page("home", remember=False)  # a book with data opens on the board
         page = window.home
         _wait(app, lambda: page.showing != "loading", 60, "the home screen")
         path = out / ("home-empty.png" if page.showing == "first-run" else "home-start.png")

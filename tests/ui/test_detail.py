@@ -299,7 +299,7 @@ def test_edit_the_next_action_keeps_the_typing_when_someone_else_saved_first(
     renewals.update_renewal(desk.db, Actor("morgan"), desk.renewal_id, notes="Called Ann")
     with qtbot.waitSignal(panel.message, timeout=WAIT) as said:
         qtbot.mouseClick(panel.save_next_button, Qt.MouseButton.LeftButton)
-    assert said.args[0].startswith("Renewal WC-000123 was changed by morgan at ")
+    assert said.args[0].startswith("Renewal WC-000123 was changed by Morgan Lee at ")
     assert said.args[0].endswith("after you opened it; reload to see it.")
     assert panel.error.text() == said.args[0]
     assert panel.next_action_edit.text() == "Send the proposal"

@@ -302,7 +302,7 @@ def test_a_stale_entry_is_refused_with_a_sentence(
     work.update_task(db, sb.manager, task.id, due=TODAY + timedelta(days=3))
     press(qtbot, page, Qt.Key.Key_D, CTRL)
     settle(qtbot, executor)
-    assert page.message_label.text().startswith("The task 'Call Ann' was changed by morgan")
+    assert page.message_label.text().startswith("The task 'Call Ann' was changed by Test Morgan")
     assert page.message_label.text().endswith("reload to see it.")
     assert task_row(db, "Call Ann").status is TaskStatus.OPEN
 
