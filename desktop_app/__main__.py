@@ -6,6 +6,10 @@ import sys
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--self-test"]:  # proves an installation complete (installers/)
+        from desktop_app.selftest import run as self_test
+
+        sys.exit(self_test(sys.argv[2:]))
     from desktop_app.cli.main import run
 
     sys.exit(run())

@@ -7,6 +7,7 @@ self-test and portable installs use it.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import platformdirs
@@ -53,7 +54,8 @@ def settings_path() -> Path:
 
 
 def _bundled(name: str) -> Path:
-    """A folder shipped with the app: inside the wheel/frozen build, else the checkout's.
+    """A folder shipped with the app: inside the wheel or the frozen build (PyInstaller
+    puts it under ``sys._MEIPASS``), else the checkout's.
 
     The checkout's folder counts only next to our pyproject.toml: an installed package's
     parent is site-packages, where some other distribution may have put a ``migrations``.
@@ -61,6 +63,14 @@ def _bundled(name: str) -> Path:
     bundled = _PACKAGE_DIR / "_bundled" / name
     if bundled.is_dir():
         return bundled
+    frozen_root = getattr(sys, "_MEIPASS", None)  # a PyInstaller build (installers/)
+    if getattr(sys, "frozen", False) and frozen_root:
+        bundled = Path(frozen_root) / "desktop_app" / "_bundled" / name
+        if bundled.is_dir():
+            return bundled
+        raise FileNotFoundError(
+            f"The app's {name} folder is missing from this build (looked in {bundled})."
+        )
     checkout = _PACKAGE_DIR.parent
     if (checkout / name).is_dir() and (checkout / "pyproject.toml").is_file():
         return checkout / name
