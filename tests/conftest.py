@@ -160,3 +160,9 @@ def make_user(db: Database, admin: Actor) -> Callable[..., Actor]:
         return Actor(name, AuditSource.UI)
 
     return make
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker per core, at most 4 (each opens its own PostgreSQL
+    databases and connections; more would crowd a default server's 100 connections)."""
+    return max(1, min(4, os.cpu_count() or 1))
