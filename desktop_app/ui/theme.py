@@ -27,6 +27,7 @@ class Colors:
     danger: str
     disabled_text: str
     button: str
+    input_border: str  # text fields' outline: at least 3:1 against what is around them
 
 
 LIGHT = Colors(
@@ -43,6 +44,7 @@ LIGHT = Colors(
     danger="#b42318",
     disabled_text="#9aa1ad",
     button="#ffffff",
+    input_border="#808998",
 )
 
 DARK = Colors(
@@ -59,6 +61,7 @@ DARK = Colors(
     danger="#f97066",
     disabled_text="#6b7280",
     button="#2c3139",
+    input_border="#737c8b",
 )
 
 
@@ -119,6 +122,18 @@ QFrame#card {{
     background: {c.surface}; border: 1px solid {c.border}; border-radius: 8px;
 }}
 QFrame#card QLabel {{ background: transparent; }}
+QLineEdit, QPlainTextEdit, QTextEdit {{
+    background: {c.surface}; color: {c.text}; border: 1px solid {c.input_border};
+    border-radius: 4px; padding: 3px 5px;
+}}
+QLineEdit:focus, QPlainTextEdit:focus, QTextEdit:focus {{ border: 1px solid {c.accent}; }}
+QLineEdit:disabled, QPlainTextEdit:disabled, QTextEdit:disabled {{
+    color: {c.disabled_text}; background: {c.surface_alt}; border-color: {c.border};
+}}
+QLineEdit[readOnly="true"] {{ background: {c.surface_alt}; }}
+QAbstractSpinBox QLineEdit, QComboBox QLineEdit {{
+    border: none; padding: 0; background: transparent;
+}}
 QPushButton {{
     background: {c.button}; color: {c.text}; border: 1px solid {c.border};
     border-radius: 6px; padding: 6px 14px; min-height: 20px;
