@@ -13,11 +13,15 @@ superuser or owner URL) makes the server itself enforce the permission matrix:
   (:func:`set_login`, called by ``renewal-desk user add``).
 * **least grants**: every group reads; only the work tables are written; config tables
   only by admins (plans by managers too); nobody but the owner deletes or truncates,
-  except admins removing a checklist template; the audit table is insert-only.
+  except admins removing a checklist template; the audit table is insert-only; reminders
+  (``notices``) are written by the timer service only.
 * **triggers** for the matrix's row scopes: a producer changes only their own book (the
   account's producer or CSR, or the renewal's next-action owner), may not reassign or
   change critical dates; a CSR may not set outcomes or critical dates; agency settings
-  other than saved import mappings are an admin's.
+  other than saved import mappings are an admin's; auto-renewals are a manager's (a CSR's
+  or producer's work only adds the one an account's plan calls for and moves it to
+  issued, terminated or invalidated as its renewal or policy did); a person marks only
+  their own reminders read and changes nothing else in them.
 * **row-level security** on document requirements: confidential ones are visible to
   managers and admins (and the timer) only, sensitive ones to producers of the account.
 * the **audit trail** is bound to the login: an event's ``db_user`` must be the
@@ -35,6 +39,7 @@ import json
 import re
 import secrets as _random
 import string
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -259,9 +264,13 @@ def apply(conn: Connection, prefix: str, owner: str) -> None:
         run(f"GRANT SELECT ON TABLE {_q(table)} TO {everyone}")
     run(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {everyone}")
     writers = ", ".join(_q(g[r]) for r in ("producer", "csr", "timer"))
-    for table in WORK_TABLES:
+    for table in BOOK_TABLES:
         if table in tables:
             run(f"GRANT INSERT, UPDATE ON TABLE {_q(table)} TO {writers}")
+    if "notices" in tables:
+        # Reminders are written by the timer service only; people just mark theirs read.
+        run(f"GRANT INSERT, UPDATE ON TABLE notices TO {_q(g['timer'])}")
+        run(f"GRANT UPDATE ON TABLE notices TO {_q(g['producer'])}, {_q(g['csr'])}")
     run(f"GRANT INSERT ON TABLE audit_events TO {writers}")
     run(f"GRANT INSERT, UPDATE ON TABLE app_settings TO {_q(g['csr'])}, {_q(g['timer'])}")
     run(f"GRANT INSERT, UPDATE ON TABLE timer_firings TO {_q(g['timer'])}")
@@ -281,7 +290,7 @@ def apply(conn: Connection, prefix: str, owner: str) -> None:
             )
         ).first()
     )
-    for statement in _triggers(prefix, audit_bound=audit_bound):
+    for statement in _triggers(prefix, audit_bound=audit_bound, tables=set(tables)):
         run(statement)
     for statement in _row_security(prefix):
         run(statement)
@@ -381,6 +390,133 @@ def _functions(prefix: str, owner: str) -> list[str]:
               PERFORM rd_refuse('A CSR may not change a renewal''s critical dates.');
               RETURN NEW;
             END $$""",
+        # Auto-renewals are a manager's (auto_renewal.manage). A CSR's or producer's work
+        # still moves them, as the services do: adding a policy or importing a list gives
+        # the latest term the one its account's plan calls for; issuing, ending a renewal
+        # or cancelling the policy marks it issued, terminated or invalidated. Anything
+        # else (do not renew, reactivating, discarding, the plan, the trigger times, the
+        # new term, the renewal it manages, what fired) is refused.
+        f"""CREATE OR REPLACE FUNCTION rd_guard_auto_renewal() RETURNS trigger LANGUAGE plpgsql
+            {definer} AS $$
+            DECLARE
+              r text := rd_role();
+              who text;
+              term record;
+              plan record;
+              tz text;
+              leads integer[];
+              times timestamptz[];
+              wanted timestamptz;
+              -- what only follows the state; every other column stays as it was
+              moving text[] := ARRAY['state', 'next_due_at', 'version'];
+            BEGIN
+              IF r IS NULL OR r NOT IN ('csr', 'producer') THEN RETURN NEW; END IF;
+              who := CASE r WHEN 'csr' THEN 'A CSR' ELSE 'A producer' END;
+              IF TG_OP = 'UPDATE' THEN
+                IF to_jsonb(NEW) - moving IS DISTINCT FROM to_jsonb(OLD) - moving THEN
+                  PERFORM rd_refuse(who || ' may not change auto-renewals.');
+                END IF;
+                IF NEW.state IS DISTINCT FROM OLD.state THEN
+                  IF NEW.state = 'issued'
+                     AND OLD.state IN ('active', 'error', 'invalidated', 'terminated',
+                                       'discarded') THEN
+                    IF NOT EXISTS (SELECT 1 FROM terms mine JOIN terms later
+                                     ON later.policy_id = mine.policy_id
+                                    AND later.end_at > mine.end_at
+                                    WHERE mine.id = NEW.term_id) THEN
+                      PERFORM rd_refuse('An auto-renewal is marked issued only once its '
+                                        || 'term has been renewed.');
+                    END IF;
+                  ELSIF NEW.state = 'terminated'
+                        AND OLD.state IN ('active', 'error', 'invalidated') THEN
+                    IF NOT EXISTS (SELECT 1 FROM renewals WHERE id = NEW.renewal_id
+                                      AND transaction_state IN ('discarded', 'rejected',
+                                                                'refused', 'invalidated')) THEN
+                      PERFORM rd_refuse('An auto-renewal is terminated only when its renewal '
+                                        || 'is discarded, rejected, refused or invalidated.');
+                    END IF;
+                  ELSIF NEW.state = 'invalidated' AND OLD.state IN ('active', 'error') THEN
+                    IF NOT EXISTS (SELECT 1 FROM policies
+                                    WHERE id = NEW.policy_id AND status = 'cancelled') THEN
+                      PERFORM rd_refuse('An auto-renewal is invalidated only when its policy '
+                                        || 'is cancelled.');
+                    END IF;
+                  ELSE
+                    PERFORM rd_refuse(who || ' may not change auto-renewals.');
+                  END IF;
+                END IF;
+                -- the due time only clears, when the auto-renewal stops being active
+                IF NEW.next_due_at IS DISTINCT FROM OLD.next_due_at
+                   AND NOT (NEW.next_due_at IS NULL AND NEW.state <> 'active') THEN
+                  PERFORM rd_refuse(who || ' may not change auto-renewals.');
+                END IF;
+                RETURN NEW;
+              END IF;
+              -- INSERT: exactly what the account's plan gives the policy's latest term.
+              SELECT t.end_at INTO term FROM terms t
+               WHERE t.id = NEW.term_id AND t.policy_id = NEW.policy_id
+                 AND NOT EXISTS (SELECT 1 FROM terms later WHERE later.policy_id = t.policy_id
+                                    AND later.end_at > t.end_at);
+              IF FOUND THEN
+                SELECT pl.* INTO plan FROM policies p
+                  JOIN accounts a ON a.id = p.account_id
+                  JOIN auto_renewal_plans pl ON pl.id = a.auto_renewal_plan_id
+                 WHERE p.id = NEW.policy_id AND p.status <> 'cancelled';
+              END IF;
+              IF NOT FOUND THEN
+                PERFORM rd_refuse(who || ' may only add the auto-renewal that the account''s '
+                                  || 'plan gives a policy''s latest term.');
+              END IF;
+              IF NEW.plan_id IS DISTINCT FROM plan.id
+                 OR NEW.state IS DISTINCT FROM 'active' OR NEW.renewal_id IS NOT NULL
+                 OR NEW.transaction_type IS DISTINCT FROM plan.transaction_type
+                 OR NEW.new_term_months IS DISTINCT FROM plan.new_term_months
+                 OR num_nonnulls(NEW.fired_create_at, NEW.fired_accept_at, NEW.fired_issue_at,
+                                 NEW.last_error) > 0
+                 OR NEW.next_due_at IS DISTINCT FROM
+                    least(NEW.create_time, NEW.accept_time, NEW.issue_time) THEN
+                PERFORM rd_refuse(who || ' may only add the auto-renewal that the account''s '
+                                  || 'plan gives a policy''s latest term.');
+              END IF;
+              -- Each trigger time is the term end less the plan's lead days on the agency's
+              -- wall clock (a zone the server does not know counts as UTC, as in the app).
+              -- Within three hours: Python and PostgreSQL read a wall-clock time that
+              -- daylight saving repeats as different moments.
+              tz := coalesce((SELECT value #>> '{{}}' FROM app_settings
+                               WHERE key = 'agency.time_zone'), 'UTC');
+              BEGIN
+                PERFORM now() AT TIME ZONE tz;
+              EXCEPTION WHEN OTHERS THEN
+                tz := 'UTC';
+              END;
+              leads := ARRAY[plan.create_lead_days, plan.accept_lead_days, plan.issue_lead_days];
+              times := ARRAY[NEW.create_time, NEW.accept_time, NEW.issue_time];
+              FOR i IN 1..3 LOOP
+                wanted := ((term.end_at AT TIME ZONE tz) - make_interval(days => leads[i]))
+                          AT TIME ZONE tz;
+                IF (times[i] IS NULL) <> (wanted IS NULL)
+                   OR abs(extract(epoch FROM times[i] - wanted)) > 3 * 3600 THEN
+                  PERFORM rd_refuse(who || ' may not choose an auto-renewal''s trigger '
+                                    || 'times; they follow the account''s plan.');
+                END IF;
+              END LOOP;
+              RETURN NEW;
+            END $$""",
+        # A person's reminders: only they mark them read, and nobody rewrites them.
+        f"""CREATE OR REPLACE FUNCTION rd_guard_notice() RETURNS trigger LANGUAGE plpgsql
+            {definer} AS $$
+            DECLARE r text := rd_role();
+            BEGIN
+              IF r IS NULL OR r = 'timer' THEN RETURN NEW; END IF;
+              IF OLD.user_id IS DISTINCT FROM rd_me() THEN
+                PERFORM rd_refuse('Only the person a reminder is for may mark it read.');
+              END IF;
+              IF to_jsonb(NEW) - 'read_at' IS DISTINCT FROM to_jsonb(OLD) - 'read_at' THEN
+                PERFORM rd_refuse('A reminder can only be marked read; its text, recipient '
+                                  || 'and renewal stay as the timer service wrote them.');
+              END IF;
+              RETURN NEW;
+            END $$""",
         f"""CREATE OR REPLACE FUNCTION rd_guard_setting() RETURNS trigger LANGUAGE plpgsql
             {definer} AS $$
             BEGIN
@@ -470,6 +606,8 @@ def _functions(prefix: str, owner: str) -> list[str]:
         "rd_refuse(text)",
         "rd_guard_producer()",
         "rd_guard_csr_renewal()",
+        "rd_guard_auto_renewal()",
+        "rd_guard_notice()",
         "rd_guard_setting()",
         "rd_guard_audit()",
         "rd_set_login(text, text, text, boolean)",
@@ -478,9 +616,14 @@ def _functions(prefix: str, owner: str) -> list[str]:
     return statements
 
 
-def _triggers(prefix: str, *, audit_bound: bool = True) -> list[str]:
+def _triggers(
+    prefix: str, *, audit_bound: bool = True, tables: Collection[str] | None = None
+) -> list[str]:
+    """The triggers' statements; ``tables``: those the schema has (all when None)."""
     producer = _lit(group(prefix, "producer"))
     csr = _lit(group(prefix, "csr"))
+    manager = _lit(group(prefix, "manager"))
+    has = set(WORK_TABLES) if tables is None else set(tables)
     statements: list[str] = []
     for table in BOOK_TABLES:
         statements += [
@@ -496,6 +639,22 @@ def _triggers(prefix: str, *, audit_bound: bool = True) -> list[str]:
                    OR NEW.target_date IS DISTINCT FROM OLD.target_date)
                   AND pg_has_role(session_user, {csr}, 'MEMBER'))
             EXECUTE FUNCTION rd_guard_csr_renewal()""",
+        "DROP TRIGGER IF EXISTS rd_auto_renewal ON auto_renewals",
+        f"""CREATE TRIGGER rd_auto_renewal BEFORE INSERT OR UPDATE ON auto_renewals
+            FOR EACH ROW WHEN (pg_has_role(session_user, {csr}, 'MEMBER')
+                               OR pg_has_role(session_user, {producer}, 'MEMBER'))
+            EXECUTE FUNCTION rd_guard_auto_renewal()""",
+    ]
+    if "notices" in has:  # from schema 0002 on
+        statements += [
+            "DROP TRIGGER IF EXISTS rd_notice ON notices",
+            f"""CREATE TRIGGER rd_notice BEFORE UPDATE ON notices FOR EACH ROW
+                WHEN (pg_has_role(session_user, {csr}, 'MEMBER')
+                      OR pg_has_role(session_user, {producer}, 'MEMBER')
+                      OR pg_has_role(session_user, {manager}, 'MEMBER'))
+                EXECUTE FUNCTION rd_guard_notice()""",
+        ]
+    statements += [
         "DROP TRIGGER IF EXISTS rd_setting ON app_settings",
         """CREATE TRIGGER rd_setting BEFORE INSERT OR UPDATE ON app_settings FOR EACH ROW
             WHEN (NEW.key NOT LIKE 'import.mapping.%')
