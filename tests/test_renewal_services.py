@@ -178,12 +178,17 @@ def test_database_constraint_at_commit_becomes_a_sentence(db, admin):
     assert dump_database(db) == before
 
 
-def test_reopening_a_lost_renewal_clears_the_decision(db, admin, make_user):
+def test_a_lost_renewal_does_not_reopen_but_its_ending_can_be_corrected(db, admin, make_user):
+    """Refused and rejected are terminal: the card stays decided (see
+    tests/test_cancel_and_reopen.py); moving it to the other lost stage corrects why it
+    ended, with a reason of its own."""
     book = small_book(db, admin, make_user)
     renewals.move_stage(db, book.manager, book.renewal_id, "lost", outcome_reason="Moved away")
-    card = renewals.move_stage(db, book.manager, book.renewal_id, "gathering")
-    assert card.outcome is None
-    assert card.transaction_state is TransactionState.DRAFT
+    with pytest.raises(RuleViolation, match="its transaction was refused, which is final"):
+        renewals.move_stage(db, book.manager, book.renewal_id, "gathering")
+    card = renewals.get_renewal(db, book.manager, book.renewal_id)
+    assert card.outcome is Outcome.LOST
+    assert card.transaction_state is TransactionState.REFUSED
     # A new decision needs its own reason; the old one does not carry over.
     with pytest.raises(RuleViolation, match="a reason for the outcome"):
         renewals.move_stage(db, book.manager, book.renewal_id, "non_renewed")

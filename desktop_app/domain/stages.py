@@ -4,15 +4,25 @@ Stages are agency-wide and configured by an admin; each names its entry criteria
 codes below. A move is checked against the target stage's criteria no matter where it
 comes from (drag and drop, import, the timer service), and a refused move says in words
 what is missing.
+
+A card's stage and its renewal transaction must tell the same story (:func:`fits`,
+:func:`state_after_move`): a stage may imply a transaction state (Proposal sent: quoted,
+Bound: accepted, Lost: refused, Non-renewed: rejected), and a transaction that has ended
+is not brought back to life by dragging its card. When a policy is cancelled and the
+renewal an auto-renewal manages goes back to draft, its card goes back to the nearest
+earlier open stage that fits a draft (:func:`stages_back`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol, TypeVar
 
 from desktop_app.domain.enums import StageKind, TransactionState
+from desktop_app.domain.transactions import ADVANCE_ORDER, RuleRefused
 
 
 @dataclass(frozen=True)
@@ -149,7 +159,135 @@ def missing_for(criteria: tuple[str, ...] | list[str], facts: RenewalFacts) -> l
     return missing
 
 
+def needs_words(missing: list[str]) -> str:
+    """What is missing, as one list in words: "the new premium and a next action"."""
+    return missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
+
+
 def refusal_message(stage_name: str, missing: list[str]) -> str:
     """One sentence: "Cannot move to Bound: it needs the new premium and a next action."."""
-    needs = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
-    return f"Cannot move to {stage_name}: it needs {needs}."
+    return f"Cannot move to {stage_name}: it needs {needs_words(missing)}."
+
+
+# --------------------------------------------------------------------------- stage and transaction
+
+
+class StageLike(Protocol):
+    """What the rules below read of a stage (a database row or a :class:`StageSpec`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> StageKind: ...
+    @property
+    def implied_state(self) -> TransactionState | None: ...
+
+
+class PositionedStage(StageLike, Protocol):
+    @property
+    def position(self) -> int: ...
+
+
+_Stage = TypeVar("_Stage", bound=PositionedStage)
+
+
+class MoveRefused(RuleRefused):
+    """A move between stages would contradict the renewal's transaction."""
+
+
+_S = TransactionState
+_ROAD = ADVANCE_ORDER[:-1]  # draft, quoted, accepted: the open states, in order
+
+PEOPLE_ENDINGS: tuple[TransactionState, ...] = (_S.REFUSED, _S.REJECTED)
+"""The endings people decide with an outcome: the insured declined or moved (refused, a
+Lost stage), the carrier or the agency declined (rejected, a Non-renewed stage). Deciding
+again between the two corrects *why* the renewal ended; it stays ended."""
+
+
+def fits(stage: StageLike, state: TransactionState) -> bool:
+    """True when a card whose transaction is in ``state`` belongs in the open ``stage``:
+    the stage implies no state, or one the transaction has reached. A draft does not
+    belong in Proposal sent (quoted) or Bound (accepted); an accepted renewal may sit in
+    Proposal sent (moved back by hand). Outcome stages fit no open transaction."""
+    state = TransactionState(state)
+    if stage.kind is not StageKind.OPEN:
+        return False
+    implied = stage.implied_state
+    if implied is None:
+        return True
+    if implied in _ROAD and state in _ROAD:
+        return _ROAD.index(state) >= _ROAD.index(implied)
+    return state is implied
+
+
+def stages_back(
+    stages: Iterable[_Stage], current: PositionedStage, state: TransactionState
+) -> list[_Stage]:
+    """The open stages before ``current`` that fit a transaction in ``state``, nearest
+    first: where a card goes back to when its renewal is reset (Bound → Marketing /
+    quoting, else Gathering info, else Upcoming). The caller takes the first whose entry
+    criteria the card meets."""
+    back = [s for s in stages if s.position < current.position and fits(s, state)]
+    return sorted(back, key=lambda s: s.position, reverse=True)
+
+
+def state_after_move(
+    state: TransactionState,
+    current: StageLike,
+    target: StageLike,
+    *,
+    renewal: str = "The renewal",
+) -> TransactionState:
+    """The transaction state of a renewal a person moves from ``current`` to ``target``.
+
+    * Into an open stage: the state the stage implies when that is further on the road
+      to issue (Proposal sent makes a draft quoted), else unchanged; never backwards.
+    * Into a lost stage: an open renewal ends the way the stage implies (Lost: refused,
+      Non-renewed: rejected); a refused or rejected one takes the other ending (a
+      correction of why it ended); one that was discarded or invalidated has no outcome
+      to record and is refused, so it is not counted as lost in the outcomes.
+    * Into a won stage: unchanged; the stage's entry criteria want it issued.
+
+    Refused with :class:`MoveRefused`, in one sentence about ``renewal``: an issued
+    renewal anywhere but a won stage, and *reopening* — moving a decided card back into
+    an open stage — when its transaction has ended. Terminal states are terminal: the
+    renewal stays in the outcomes as decided, and a new renewal of the policy is the way
+    to work it again. Reopening a decided card whose transaction is still open (a lost
+    stage that implies no state) is allowed; its transaction is kept as it is.
+    """
+    state = TransactionState(state)
+    if state is _S.ISSUED:
+        if target.kind is not StageKind.WON:
+            raise MoveRefused(
+                f"{renewal} was issued, so it can only be in a Renewed stage; start a "
+                "renewal of the new term instead."
+            )
+        return state
+    implied = target.implied_state
+    if target.kind is StageKind.OPEN:
+        if current.kind is not StageKind.OPEN and state.is_terminal:
+            raise MoveRefused(
+                f"{renewal} is in {current.name} and its transaction was {state.value}, "
+                f"which is final, so it cannot move back to {target.name}; to renew the "
+                "policy after all, start a new renewal of it."
+            )
+        if implied in _ROAD and state in _ROAD and _ROAD.index(implied) > _ROAD.index(state):
+            return implied
+        return state
+    if target.kind is StageKind.LOST:
+        if state is _S.DISCARDED:
+            raise MoveRefused(
+                f"{renewal} was discarded, so it has no outcome to record in {target.name}."
+            )
+        if state is _S.INVALIDATED:
+            raise MoveRefused(
+                f"{renewal} was invalidated when another renewal of its term was issued, "
+                f"so it has no outcome to record in {target.name}."
+            )
+        if implied is not None and implied.is_terminal and implied is not _S.ISSUED:
+            ends_now = state.is_open
+            corrects = state in PEOPLE_ENDINGS and implied in PEOPLE_ENDINGS
+            if ends_now or corrects:
+                return implied
+        return state
+    return state

@@ -245,8 +245,10 @@ def state_after_cancellation(
     """What a policy cancellation does to a renewal of that policy.
 
     A renewal that an auto-renewal manages is reset to draft (the auto-renewal itself is
-    invalidated, see :mod:`desktop_app.domain.auto_renewal`); it is *not* invalidated.
-    Other renewals, and terminal ones, keep their state: people decide what to do.
+    invalidated, see :mod:`desktop_app.domain.auto_renewal`); it is *not* invalidated,
+    and its card goes back to a stage that fits a draft
+    (:func:`desktop_app.domain.stages.stages_back`). Other renewals, and terminal ones,
+    keep their state: people decide what to do.
     """
     state = TransactionState(state)
     if managed_by_auto_renewal and state.is_open:

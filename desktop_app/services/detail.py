@@ -755,6 +755,12 @@ def _renewal_words(verb: str, changes: dict[str, Any], event: Any, context: _Con
     if verb == "invalidated":
         return "invalidated the renewal (another renewal of the term was issued)"
     if verb == "reset":
+        if isinstance(stage_change, list) and len(stage_change) == 2 and stage_change[1]:
+            old, new = (context.stages.get(s, s) for s in stage_change)
+            return (
+                f"reset the renewal to draft and moved it back from {old} to {new} "
+                "(the policy was cancelled)"
+            )
         return "reset the renewal to draft (the policy was cancelled)"
     if verb == "renewed_outside":
         return "closed the renewal as renewed outside Renewal Desk" + stage_words

@@ -67,6 +67,7 @@ from desktop_app.db.models import (
 from desktop_app.domain import stages as stage_rules
 from desktop_app.domain.enums import AuditSource, AutoRenewalState, StageKind
 from desktop_app.domain.permissions import Action
+from desktop_app.domain.transactions import RuleRefused
 from desktop_app.errors import NotFound, RuleViolation, StaleEdit, UserFacingError
 from desktop_app.excel import mapping as colmap
 from desktop_app.excel import renewal_list
@@ -2211,6 +2212,17 @@ class _EditPlanner:
                 from desktop_app.domain import permissions
 
                 return _sentence_part(permissions.refusal(uow.role, action))
+        if target is not None:
+            # what the move would do to the transaction (a decided card does not reopen)
+            try:
+                stage_rules.state_after_move(
+                    renewal.transaction_state,
+                    renewal.stage,
+                    target,
+                    renewal=f"Renewal {renewal.policy.policy_number}",
+                )
+            except RuleRefused as exc:
+                return _sentence_part(exc.message)
         facts = renewals.facts(uow, renewal)
         owner_id = facts.next_action_owner_id
         if "next_action_owner" in fields_:

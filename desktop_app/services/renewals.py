@@ -28,6 +28,7 @@ from desktop_app.domain.enums import (
     TransactionState,
 )
 from desktop_app.domain.permissions import Action
+from desktop_app.domain.transactions import RuleRefused
 from desktop_app.errors import NotFound, RuleViolation
 from desktop_app.services import auto_renewals
 from desktop_app.services.agency import per_transaction
@@ -263,21 +264,6 @@ def get_renewal(db: Database, actor: Actor, renewal_id: int) -> RenewalCard:
         return _card(uow.session, load_renewal(uow, renewal_id))
 
 
-_STATE_ORDER = [TransactionState.DRAFT, TransactionState.QUOTED, TransactionState.ACCEPTED]
-
-
-def _implied_state(current: TransactionState, target: PipelineStage) -> TransactionState:
-    """The transaction state after entering ``target``: moves only forward, never issues."""
-    implied = target.implied_state
-    if implied is None or current.is_terminal:
-        return current
-    if implied in _STATE_ORDER:
-        return implied if _STATE_ORDER.index(implied) > _STATE_ORDER.index(current) else current
-    if implied.is_terminal and implied is not TransactionState.ISSUED:
-        return implied
-    return current
-
-
 def move_stage_in(
     uow: UnitOfWork,
     renewal_id: int,
@@ -299,39 +285,39 @@ def move_stage_in(
     uow.check_version(renewal, expected_version, f"Renewal {renewal.policy.policy_number}")
     if target.id == current.id:
         return _card(uow.session, renewal)
-    if renewal.transaction_state is TransactionState.ISSUED and target.kind is not StageKind.WON:
-        raise RuleViolation(
-            f"Renewal {renewal.policy.policy_number} was issued, so it can only be in a "
-            "Renewed stage; start a renewal of the new term instead."
+    # Terminal states are terminal: a decided card whose transaction ended does not
+    # reopen, and an issued one stays in a won stage (the sentence says what to do).
+    try:
+        state = stage_rules.state_after_move(
+            renewal.transaction_state,
+            current,
+            target,
+            renewal=f"Renewal {renewal.policy.policy_number}",
         )
+    except RuleRefused as exc:
+        raise RuleViolation(exc.message) from None
     fields: dict[str, Any] = {
         "stage_id": target.id,
         "stage_entered_at": now or datetime.now(UTC),
+        "transaction_state": state,
     }
     if current.kind is not StageKind.OPEN:
-        # Reopening or re-deciding: the old decision, its reason and the transaction
-        # state it implied no longer hold.
-        fields |= {"outcome_reason": None, "transaction_state": TransactionState.DRAFT}
+        # Reopening or re-deciding: the old decision and its reason no longer hold.
+        fields["outcome_reason"] = None
     if target.kind is not StageKind.OPEN:
         # every decision needs its own reason
         fields["outcome_reason"] = (outcome_reason or "").strip() or None
-    changes = uow.apply(renewal, fields)
-    missing = stage_rules.missing_for(target.entry_criteria, facts(uow, renewal))
-    if missing:
-        raise RuleViolation(stage_rules.refusal_message(target.name, missing))
     outcome: Outcome | None = None
     if target.kind is StageKind.WON:
         outcome = Outcome.RENEWED
     elif target.kind is StageKind.LOST:
         rejected = target.implied_state is TransactionState.REJECTED
         outcome = Outcome.NON_RENEWED if rejected else Outcome.LOST
-    changes |= uow.apply(
-        renewal,
-        {
-            "outcome": outcome,
-            "transaction_state": _implied_state(renewal.transaction_state, target),
-        },
-    )
+    fields["outcome"] = outcome
+    changes = uow.apply(renewal, fields)
+    missing = stage_rules.missing_for(target.entry_criteria, facts(uow, renewal))
+    if missing:
+        raise RuleViolation(stage_rules.refusal_message(target.name, missing))
     renewal.stage = target
     changes["stage"] = [current.key, target.key]
     uow.record("renewal.move", renewal, changes)

@@ -587,9 +587,19 @@ def end_in(
 # --------------------------------------------------------------------------- the policy
 
 
-def cancel_policy_in(uow: UnitOfWork, policy: Policy, at: datetime | None = None) -> None:
-    """Cancel the policy. Each renewal an auto-renewal manages is reset to draft, and
-    that auto-renewal becomes invalidated; other renewals are left to people."""
+def cancel_policy_in(
+    uow: UnitOfWork, policy: Policy, at: datetime | None = None, *, now: datetime | None = None
+) -> None:
+    """Cancel the policy (``at``: when the cancellation takes effect).
+
+    Each renewal an auto-renewal manages is reset to draft (it is *not* invalidated) and
+    that auto-renewal becomes invalidated. A reset renewal whose card sits in a stage that
+    implies more than a draft (Proposal sent, Bound) goes back to the nearest earlier open
+    stage that fits a draft and whose entry criteria it meets, keeping its next action and
+    its owner; one ``renewal.reset`` audit event says what changed and why. Renewals no
+    auto-renewal manages keep their transaction and their stage: people decide what to
+    do, and none of them can be issued while the policy is cancelled.
+    """
     if policy.status is PolicyStatus.CANCELLED:
         raise RuleViolation(f"{policy.carrier} policy {policy.policy_number} is already cancelled.")
     account = uow.session.get(Account, policy.account_id)
@@ -607,11 +617,56 @@ def cancel_policy_in(uow: UnitOfWork, policy: Policy, at: datetime | None = None
         if ar.renewal_id is not None:
             renewal = uow.session.get(Renewal, ar.renewal_id)
             assert renewal is not None
-            state = rules.state_after_cancellation(
-                renewal.transaction_state, managed_by_auto_renewal=True
-            )
-            uow.update(renewal, {"transaction_state": state}, "renewal.reset")
+            _reset_after_cancellation(uow, policy, renewal, _now(now))
         ars.store(uow, ar, ar_rules.invalidate(ars.facts_of(ar)), "auto_renewal.invalidated")
+
+
+def _reset_after_cancellation(
+    uow: UnitOfWork, policy: Policy, renewal: Renewal, now: datetime
+) -> None:
+    """Reset a renewal an auto-renewal manages to draft, and its card to a stage that
+    fits a draft (see :func:`cancel_policy_in`)."""
+    state = rules.state_after_cancellation(renewal.transaction_state, managed_by_auto_renewal=True)
+    with uow.session.no_autoflush:
+        changes = uow.apply(renewal, {"transaction_state": state})
+        if state.is_open:
+            changes |= _back_to_fitting_stage(uow, policy, renewal, now)
+    if changes:
+        changes["reason"] = [
+            None,
+            f"{policy.carrier} policy {policy.policy_number} was cancelled, so the "
+            "auto-renewal managing this renewal was invalidated",
+        ]
+        uow.record("renewal.reset", renewal, changes)
+
+
+def _back_to_fitting_stage(
+    uow: UnitOfWork, policy: Policy, renewal: Renewal, now: datetime
+) -> dict[str, list[Any]]:
+    """Move the card back to the nearest earlier open stage that fits its transaction and
+    whose entry criteria it meets; nothing when its stage fits, or nothing earlier fits
+    (the first stage is where every draft starts)."""
+    current = uow.session.get(PipelineStage, renewal.stage_id)
+    assert current is not None
+    if current.kind is not StageKind.OPEN or stage_rules.fits(current, renewal.transaction_state):
+        return {}
+    back = stage_rules.stages_back(_stages(uow.session), current, renewal.transaction_state)
+    if not back:
+        return {}
+    facts = card_facts(uow, renewal)
+    for stage in back:
+        if not stage_rules.missing_for(stage.entry_criteria, facts):
+            changes = uow.apply(renewal, {"stage_id": stage.id, "stage_entered_at": now})
+            renewal.stage = stage
+            changes["stage"] = [current.key, stage.key]
+            return changes
+    nearest = back[0]
+    missing = stage_rules.missing_for(nearest.entry_criteria, facts)
+    raise RuleViolation(
+        f"{policy.carrier} policy {policy.policy_number} was not cancelled: its renewal goes "
+        f"back to draft, so its card must leave {current.name}, but {nearest.name} needs "
+        f"{stage_rules.needs_words(missing)}."
+    )
 
 
 def reinstate_policy_in(uow: UnitOfWork, policy: Policy) -> None:
