@@ -1218,8 +1218,9 @@ class RenewalDetailPanel(QWidget):
             flags.insert(0, "Blocked")
         if s.policy_status.value == "cancelled":
             flags.insert(0, "Policy cancelled")
-        if detail.auto_renewal and detail.auto_renewal.state is AutoRenewalState.DO_NOT_RENEW:
-            flags.append("Do not renew")
+        dnr = detail.auto_renewal and detail.auto_renewal.state is AutoRenewalState.DO_NOT_RENEW
+        if dnr and "do not renew" not in {flag.casefold() for flag in flags}:
+            flags.append("Do not renew")  # once, even when a risk flag says so too
         f["flags"].setText(", ".join(flags) if flags else "None")
         theme.set_role(f["flags"], "error" if flags else "muted")
 

@@ -332,7 +332,16 @@ def test_a_manager_marks_do_not_renew(
     with qtbot.waitSignal(panel.loaded, timeout=WAIT):
         qtbot.mouseClick(panel.dnr_button, Qt.MouseButton.LeftButton)
     assert panel.ar_state.text().startswith("Do not renew · plan Standard")
-    assert "Do not renew" in panel.summary_fields["flags"].text()
+    assert panel.summary_fields["flags"].text().count("Do not renew") == 1
+    # A risk flag that says the same (the demo book sets one) is not shown a second time.
+    with desk.db.write_session() as s:
+        renewal = s.get(Renewal, desk.renewal_id)
+        assert renewal is not None
+        renewal.risk_flags = ["Do not renew", "large_loss"]
+        s.commit()
+    with qtbot.waitSignal(panel.loaded, timeout=WAIT):
+        qtbot.mouseClick(panel.reload_button, Qt.MouseButton.LeftButton)
+    assert panel.summary_fields["flags"].text() == "Do not renew, large loss"
     assert not panel.dnr_button.isEnabled()
     assert panel.reactivate_button.isEnabled()
     assert not panel.discard_button.isEnabled()
