@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,7 +13,7 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -20,8 +22,16 @@ from desktop_app.db.models import Base, User
 from desktop_app.domain import permissions
 from desktop_app.domain.enums import AuditSource, Role
 from desktop_app.domain.permissions import Action
-from desktop_app.errors import PermissionDenied, RuleViolation, StaleEdit, UnknownUser
+from desktop_app.errors import (
+    PermissionDenied,
+    RuleViolation,
+    StaleEdit,
+    UnknownUser,
+    UserFacingError,
+)
 from desktop_app.services import audit
+
+log = logging.getLogger(__name__)
 
 TIMER_USER = "timer-service"
 """The inactive user the timer service acts as (created by migration 0002)."""
@@ -69,6 +79,10 @@ class UnitOfWork:
         self.session = session
         self.user = user
         self.source = source
+        self.checked: list[_Checked] = []
+        """The records :meth:`check_version` was asked about, newest last: when the
+        database finds one of them changed after all (a colleague's save at the same
+        moment), :func:`unit_of_work` names who changed it."""
 
     @property
     def role(self) -> Role:
@@ -148,14 +162,76 @@ class UnitOfWork:
         }
 
     def check_version(self, obj: Any, expected: int | None, what: str) -> None:
-        """Refuse an edit made on a stale copy: someone saved ``obj`` after it was loaded."""
+        """Refuse an edit made on a stale copy: someone saved ``obj`` after it was loaded.
+
+        A colleague's save that commits between this check and this transaction's UPDATE
+        is caught by the database instead (the UPDATE's ``WHERE version = …`` matches no
+        row); :func:`unit_of_work` then says the same sentence, read afresh."""
+        self.checked.append(_Checked(type(obj), obj.id, obj.version, what))
         if expected is None or obj.version == expected:
             return
         from desktop_app.services.changes import last_change  # changes → agency → here
 
         # "by Morgan Lee at 11/21/2026 14:32 EST": the person's name, the agency's clock
-        who = last_change(self.session, type(obj).__tablename__, obj.id) or "by someone else"
-        raise StaleEdit(f"{what} was changed {who} after you opened it; reload to see it.")
+        who = last_change(self.session, type(obj).__tablename__, obj.id)
+        raise StaleEdit(changed_sentence(what, who))
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A record whose version a unit of work checked, and the version it had then."""
+
+    model: Any
+    id: int
+    version: int
+    what: str
+
+
+SAVED_AT_THE_SAME_MOMENT = (
+    "Someone else saved this record at the same moment; reload to see their change."
+)
+"""The refusal when the database caught a simultaneous save and who made it is unknown."""
+
+
+def changed_sentence(what: str, who: str | None) -> str:
+    """The refusal of a save on a stale copy, e.g. "Renewal WC-000123 was changed by
+    Morgan Lee at 11/21/2026 14:32 CST after you opened it; reload to see it." (``who``
+    as :func:`changes.last_change` says it)."""
+    return f"{what} was changed {who or 'by someone else'} after you opened it; reload to see it."
+
+
+def _stale_table(error: StaleDataError) -> str | None:
+    """The table SQLAlchemy names in "UPDATE statement on table 'renewals' expected to
+    update 1 row(s); 0 were matched."."""
+    found = re.search(r"on table '([^']+)'", str(error))
+    return found.group(1) if found else None
+
+
+def _simultaneous_refusal(db: Database, checked: list[_Checked], error: StaleDataError) -> str:
+    """The sentence for a save the database refused because a colleague's save of the
+    same record committed after this one checked the version: who won and when, read
+    in a transaction of its own (the failed one is gone; the winner's commit, with its
+    audit event, is visible now). A record whose version is still the one checked is
+    not the one that changed; when none is found, the general sentence."""
+    from desktop_app.services.changes import last_change  # changes → agency → here
+
+    table = _stale_table(error)
+    candidates = [c for c in reversed(checked) if table is None or c.model.__tablename__ == table]
+    if not candidates:
+        return SAVED_AT_THE_SAME_MOMENT
+    try:
+        with db.read_session() as session:
+            for record in candidates:
+                now = session.scalar(
+                    select(record.model.version).where(record.model.id == record.id)
+                )
+                if now is None or now == record.version:
+                    continue  # gone (said elsewhere) or not changed: not this one
+                who = last_change(session, record.model.__tablename__, record.id)
+                return changed_sentence(record.what, who)
+    except (SQLAlchemyError, UserFacingError) as exc:  # say the refusal anyway
+        log.info("who saved %s meanwhile could not be read: %s", table, exc)
+    return SAVED_AT_THE_SAME_MOMENT
 
 
 def load_user(session: Session, username: str) -> User:
@@ -169,24 +245,30 @@ def load_user(session: Session, username: str) -> User:
 
 @contextmanager
 def unit_of_work(db: Database, actor: Actor) -> Iterator[UnitOfWork]:
-    """Open a write transaction for ``actor``; commit if the block finishes, else roll back."""
-    with db.write_session() as session:
-        uow = UnitOfWork(session, load_user(session, actor.username), actor.source)
-        try:
-            # Services flush inside the block, so the database's answer can come from
-            # there as well as from the commit.
-            yield uow
-            session.commit()
-        except StaleDataError as exc:
-            raise StaleEdit(
-                "Someone else saved this record at the same moment; reload to see their change."
-            ) from exc
-        except (IntegrityError, DataError) as exc:
-            # The database's own rules are the last line of defence behind the services'.
-            raise RuleViolation(
-                f"The database refused the change because it breaks one of its rules "
-                f"({_constraint_name(exc)}); nothing was saved."
-            ) from exc
+    """Open a write transaction for ``actor``; commit if the block finishes, else roll back.
+
+    A save the database refuses because a colleague's save of the same record committed
+    first (``StaleDataError``: the version check in the UPDATE matched no row) is refused
+    with the same "changed by NAME at TIME" sentence as :meth:`UnitOfWork.check_version`,
+    read once this transaction is rolled back."""
+    checked: list[_Checked] = []
+    try:
+        with db.write_session() as session:
+            uow = UnitOfWork(session, load_user(session, actor.username), actor.source)
+            checked = uow.checked
+            try:
+                # Services flush inside the block, so the database's answer can come from
+                # there as well as from the commit.
+                yield uow
+                session.commit()
+            except (IntegrityError, DataError) as exc:
+                # The database's own rules are the last line of defence behind the services'.
+                raise RuleViolation(
+                    f"The database refused the change because it breaks one of its rules "
+                    f"({_constraint_name(exc)}); nothing was saved."
+                ) from exc
+    except StaleDataError as exc:
+        raise StaleEdit(_simultaneous_refusal(db, checked, exc)) from exc
 
 
 def _constraint_name(exc: IntegrityError | DataError) -> str:

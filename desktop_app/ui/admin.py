@@ -6,11 +6,19 @@ small) and a form. Every read and write goes through the database executor; a wr
 the tables it changes, so the board and the other pages refresh themselves. What the
 signed-in role may not do is disabled with the reason as its tooltip, and the services
 refuse it anyway. Refusals show as one sentence under the section.
+
+No lost work, as in the renewal panel: a refresh (a colleague's change arriving through the
+live feed, a save broadcast, going back online) never replaces what the admin has typed or
+ticked in a form. Each form remembers what it last loaded into each field
+(:class:`KeptEdits`); a field that differs from that is being edited and keeps its value,
+every other field shows the new stored value, and when the stored value of a field being
+edited changed meanwhile the form says so ("Saved meanwhile: …") with a button that takes
+the saved values instead. Choosing another row in the list fills the form afresh.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
@@ -209,6 +217,150 @@ def lead_text(days: int | None) -> str:
     return "manual" if days is None else f"{days} days"
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Whether two field values are the same as far as saving goes (text is saved
+    without its surrounding spaces)."""
+    if isinstance(a, str) and isinstance(b, str):
+        return a.strip() == b.strip()
+    return bool(a == b)
+
+
+def _join(parts: Sequence[str]) -> str:
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _quoted(text: str) -> str:
+    return f"‘{text}’" if text.strip() else "none"
+
+
+# --------------------------------------------------------------------------- no lost work
+
+
+@dataclass(frozen=True)
+class _Field:
+    read: Callable[[], Any]
+    write: Callable[[Any], None]
+    words: Callable[[Any], str]
+
+
+_NO_RECORD = object()
+_BEING_TYPED = object()
+"""What a table cell whose editor is open holds, as far as a refresh is concerned."""
+
+
+class KeptEdits(QWidget):
+    """What one admin form last loaded into each of its fields, so that a refresh keeps
+    what the admin is editing (see the module notes), and the line under the form that
+    says what was saved meanwhile, with a button to take that instead.
+
+    A field is being edited when its value differs from the one last loaded into it (the
+    renewal panel's rule). :meth:`show` puts the stored values of a record into the form:
+    all of them when the record is not the one shown before, else only into fields
+    nobody is editing.
+    """
+
+    def __init__(self, subject: str) -> None:
+        super().__init__()
+        self.subject = subject
+        self._fields: dict[str, _Field] = {}
+        self._record: object = _NO_RECORD
+        self._loaded: dict[str, Any] = {}
+        self._conflicts: dict[str, Any] = {}
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(8)
+        self.note = _label("", role="error", wrap=True)
+        self.note.setAccessibleName(f"Saved meanwhile: {subject}")
+        self.note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.take_button = _button(
+            "Use the saved values",
+            f"Replace my changes to the {subject} with the saved values",
+            tip="Put what was saved meanwhile into the form; your unsaved changes go",
+        )
+        self.take_button.setAutoDefault(False)
+        self.take_button.clicked.connect(self.take_saved)
+        layout.addWidget(self.note, 1)
+        layout.addWidget(self.take_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.setVisible(False)
+
+    def field(
+        self,
+        key: str,
+        read: Callable[[], Any],
+        write: Callable[[Any], None],
+        words: Callable[[Any], str],
+    ) -> None:
+        self._fields[key] = _Field(read, write, words)
+
+    def has(self, key: str) -> bool:
+        return key in self._fields
+
+    def show(self, record: object, values: Mapping[str, Any]) -> None:
+        """Put ``record``'s stored ``values`` into the form, keeping what is being edited
+        when it is the record shown before."""
+        same = record == self._record
+        self._record = record
+        if not same:
+            self._loaded = {}
+            self._conflicts = {}
+        for key, value in values.items():
+            field = self._fields[key]
+            previous = self._loaded.get(key, value)
+            self._loaded[key] = value
+            typed = field.read()
+            if same and not _same(typed, previous) and not _same(typed, value):
+                if not _same(value, previous):
+                    self._conflicts[key] = value  # saved meanwhile, under the admin's edit
+                continue
+            self._conflicts.pop(key, None)
+            if not (same and _same(typed, value)):
+                field.write(value)
+        self._show_conflicts()
+
+    def saved(self) -> None:
+        """What the form holds was just saved: it is what is stored now (so a stored
+        value the service tidied, e.g. trimmed, is no edit of the admin's)."""
+        for key in self._loaded:
+            value = self._fields[key].read()
+            if value is not _BEING_TYPED:
+                self._loaded[key] = value
+        self._conflicts = {}
+        self._show_conflicts()
+
+    def forget(self) -> None:
+        """The next :meth:`show` fills every field (a new session, a new set of rows)."""
+        self._record = _NO_RECORD
+        self._loaded = {}
+        self._conflicts = {}
+        self._show_conflicts()
+
+    def take_saved(self) -> None:
+        """Put the stored values back into every field (dropping the admin's changes)."""
+        for key, value in self._loaded.items():
+            if not _same(self._fields[key].read(), value):
+                self._fields[key].write(value)
+        self._conflicts = {}
+        self._show_conflicts()
+
+    def _show_conflicts(self) -> None:
+        parts = [
+            self._fields[key].words(value)
+            for key, value in self._conflicts.items()
+            if key in self._fields
+        ]
+        text = ""
+        if parts:
+            text = (
+                f"Saved meanwhile: {_join(parts)}. Your unsaved changes are kept above; "
+                "Save puts yours in its place."
+            )
+        self.note.setText(text)
+        self.setAccessibleDescription(text)
+        self.setVisible(bool(parts))
+
+
 # --------------------------------------------------------------------------- models
 
 
@@ -301,6 +453,21 @@ class WindowDaysModel(QAbstractTableModel):
     def changed(self) -> dict[str, int]:
         return {lob: days for lob, days in self.windows().items() if self._saved.get(lob) != days}
 
+    def days(self, lob: str) -> int | None:
+        return next((days for code, _name, days in self._rows if code == lob), None)
+
+    def put(self, lob: str, days: int) -> None:
+        """Show ``days`` for ``lob`` (one cell changes; the rest of the table stays)."""
+        for row, line in enumerate(self._rows):
+            if line[0] == lob:
+                line[2] = days  # an open editor of the cell shows it too
+                index = self.index(row, 2)
+                self.dataChanged.emit(index, index, [Qt.ItemDataRole.DisplayRole])
+
+    def remember(self, windows: dict[str, int]) -> None:
+        """What is stored now: :meth:`changed` is measured against it."""
+        self._saved = dict(windows)
+
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
 
@@ -389,6 +556,8 @@ class Section(QWidget):
         self.writing = False
         self._tips: dict[QWidget, str] = {}
         self._conditions: dict[QWidget, tuple[bool, str]] = {}
+        self.forms: list[KeptEdits] = []
+        """The section's edit forms (each keeps what is being edited across refreshes)."""
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(24, 16, 24, 16)
@@ -412,6 +581,12 @@ class Section(QWidget):
     @property
     def executor(self) -> DatabaseExecutor:
         return self.page.executor
+
+    def kept_edits(self, subject: str) -> KeptEdits:
+        """A new form memory (and its "Saved meanwhile" line) for the form of ``subject``."""
+        form = KeptEdits(subject)
+        self.forms.append(form)
+        return form
 
     # --- permissions ----------------------------------------------------------------
 
@@ -449,6 +624,8 @@ class Section(QWidget):
         self.denied.setText(self.refusal)
         self.denied.setVisible(not self.allowed)
         self.stale = True
+        for form in self.forms:
+            form.forget()  # someone else signed in: fill the forms afresh
         self.say("")
         self.apply_permissions()
 
@@ -511,9 +688,11 @@ class Section(QWidget):
         what: str,
         changes: Iterable[str],
         done: Callable[[Any], str] | None = None,
+        form: KeptEdits | None = None,
         **kwargs: Any,
     ) -> None:
-        """Run a service write as the signed-in user; say how it went in one sentence."""
+        """Run a service write as the signed-in user; say how it went in one sentence.
+        ``form``: the form whose values this saves (they are what is stored, once saved)."""
         if self.session is None or self.writing or self.executor.closed:
             return
         self.writing = True
@@ -521,6 +700,8 @@ class Section(QWidget):
 
         def succeeded(result: Any) -> None:
             self._write_finished()
+            if form is not None:
+                form.saved()
             self.say(done(result) if done is not None else "Saved.")
 
         def failed(failure: Failure) -> None:
@@ -602,6 +783,20 @@ class UsersSection(Section):
         grid.addWidget(self.edit_name, 1, 1, 1, 2)
         grid.addWidget(_label("Role"), 2, 0)
         grid.addWidget(self.edit_role, 2, 1, 1, 2)
+        self.form = self.kept_edits("selected user")
+        self.form.field(
+            "full_name",
+            self.edit_name.text,
+            self.edit_name.setText,
+            lambda name: f"full name {_quoted(name)}",
+        )
+        self.form.field(
+            "role",
+            self.edit_role.currentData,
+            lambda role: self.edit_role.setCurrentIndex(self.edit_role.findData(role)),
+            lambda role: f"role {ROLE_NAMES[Role(role)]}",
+        )
+        grid.addWidget(self.form, 3, 0, 1, 3)
         self.save_button = _button(
             "Save changes", "Save the selected user", tip="Save the name and role"
         )
@@ -612,8 +807,8 @@ class UsersSection(Section):
         buttons.addStretch(1)
         buttons.addWidget(self.active_button)
         buttons.addWidget(self.save_button)
-        grid.setRowStretch(3, 1)
-        grid.addLayout(buttons, 4, 0, 1, 3)
+        grid.setRowStretch(4, 1)
+        grid.addLayout(buttons, 5, 0, 1, 3)
         grid.setColumnStretch(1, 1)
         forms.addWidget(edit, 1)
         # a new user
@@ -663,7 +858,6 @@ class UsersSection(Section):
         self.active_button.clicked.connect(self.toggle_active)
         self.add_button.clicked.connect(self.add_user)
         self.new_username.returnPressed.connect(self.add_user)
-        self._shown: UserInfo | None = None
         self._select_name: str | None = None
         self._selected()
 
@@ -701,13 +895,10 @@ class UsersSection(Section):
         if user is None:
             self.edit_caption.setText("Selected user: choose one in the list")
             self.edit_name.clear()
-            self._shown = None
+            self.form.forget()
         else:
             self.edit_caption.setText(f"Selected user: {user.username}")
-            if self._shown is None or self._shown != user:
-                self.edit_name.setText(user.full_name)
-                self.edit_role.setCurrentIndex(self.edit_role.findData(user.role.value))
-            self._shown = user
+            self.form.show(user.username, {"full_name": user.full_name, "role": user.role.value})
             self.active_button.setText("Deactivate" if user.active else "Reactivate")
             self.active_button.setAccessibleName(
                 f"{'Deactivate' if user.active else 'Reactivate'} the selected user"
@@ -738,6 +929,7 @@ class UsersSection(Section):
             name,
             what=f"saving the user {user.username}",
             changes={"users"},
+            form=self.form,
             done=lambda u: f"Saved {u.username}: {u.full_name}, {ROLE_NAMES[u.role]}.",
         )
 
@@ -939,6 +1131,18 @@ class StagesSection(Section):
             criteria_grid.addWidget(box, i // 2, i % 2)
             self.guard(box)
         grid.addLayout(criteria_grid, 3, 0, 1, 4)
+        self.form = self.kept_edits("stage")
+        self.form.field("name", self.name.text, self.name.setText, lambda n: f"name {_quoted(n)}")
+        self.form.field("sla", self.sla.value, self.sla.setValue, lambda d: f"SLA {d} days")
+        for code, box in self.criteria.items():
+            label = CRITERIA[code].label
+            self.form.field(
+                f"criterion:{code}",
+                box.isChecked,
+                box.setChecked,
+                lambda on, label=label: f"{'needs' if on else 'does not need'} {label}",
+            )
+        grid.addWidget(self.form, 4, 0, 1, 4)
         self.save_button = _button(
             "Save stage", "Save the stage", tip="Save the name, SLA and entry criteria"
         )
@@ -947,7 +1151,7 @@ class StagesSection(Section):
         row.setSpacing(8)
         row.addStretch(1)
         row.addWidget(self.save_button)
-        grid.addLayout(row, 4, 0, 1, 4)
+        grid.addLayout(row, 5, 0, 1, 4)
         grid.setColumnStretch(1, 1)
         self.body.addWidget(card)
         for widget in (self.name, self.sla, self.save_button):
@@ -959,7 +1163,6 @@ class StagesSection(Section):
         self.add_button.clicked.connect(self.ask_new_stage)
         self.deactivate_button.clicked.connect(self.deactivate)
         self.save_button.clicked.connect(self.save_stage)
-        self._shown: StageInfo | None = None
         self._select_key: str | None = None
         self._selected()
 
@@ -990,20 +1193,14 @@ class StagesSection(Section):
         why = "Choose a stage in the list first."
         if stage is None:
             self.edit_caption.setText("Selected stage: choose one in the list")
-            self._shown = None
+            self.form.forget()
         else:
             kind = KIND_NAMES[stage.kind].lower()
             self.edit_caption.setText(f"Selected stage: {stage.name} ({kind})")
-            # a new renewal count alone must not undo what the admin is editing
-            if self._shown is None or (self._shown.id, self._shown.version) != (
-                stage.id,
-                stage.version,
-            ):
-                self.name.setText(stage.name)
-                self.sla.setValue(stage.sla_days or 1)
-                for code, box in self.criteria.items():
-                    box.setChecked(code in stage.entry_criteria)
-            self._shown = stage
+            values: dict[str, Any] = {"name": stage.name, "sla": stage.sla_days or 1}
+            for code in self.criteria:
+                values[f"criterion:{code}"] = code in stage.entry_criteria
+            self.form.show(stage.key, values)
         is_open = stage is not None and stage.kind is StageKind.OPEN
         has_sla = stage is not None and (stage.sla_days is not None or is_open)
         self.enable(self.name, chosen, why)
@@ -1067,6 +1264,7 @@ class StagesSection(Section):
             entry_criteria=self.checked_criteria(),
             what=f"saving the stage {stage.name}",
             changes={"pipeline_stages"},
+            form=self.form,
             done=lambda s: f"Saved {s.name}: {_criteria_tip(s).lower()}.",
         )
 
@@ -1212,6 +1410,26 @@ class TemplatesSection(Section):
         grid.addWidget(_label("Access"), 1, 2)
         grid.addWidget(self.access, 1, 3)
         grid.addWidget(self.required, 2, 1)
+        self.form = self.kept_edits("document")
+        self.form.field(
+            "document_type",
+            self.document.text,
+            self.document.setText,
+            lambda name: f"document type {_quoted(name)}",
+        )
+        self.form.field(
+            "required",
+            self.required.isChecked,
+            self.required.setChecked,
+            lambda on: "required before marketing" if on else "optional",
+        )
+        self.form.field(
+            "access",
+            self.access.currentData,
+            lambda level: self.access.setCurrentIndex(self.access.findData(level)),
+            lambda level: f"access {ACCESS_NAMES[AccessLevel(level)].lower()}",
+        )
+        grid.addWidget(self.form, 3, 0, 1, 4)
         self.save_button = _button(
             "Save changes", "Save the document", tip="Save the selected document"
         )
@@ -1224,7 +1442,7 @@ class TemplatesSection(Section):
         buttons.addStretch(1)
         buttons.addWidget(self.save_button)
         buttons.addWidget(self.add_button)
-        grid.addLayout(buttons, 3, 0, 1, 4)
+        grid.addLayout(buttons, 4, 0, 1, 4)
         grid.setColumnStretch(1, 1)
         self.body.addWidget(card)
         for widget in (
@@ -1244,7 +1462,6 @@ class TemplatesSection(Section):
         self.save_button.clicked.connect(self.save_document)
         self.add_button.clicked.connect(self.add_document)
         self.document.returnPressed.connect(self.add_document)
-        self._shown: TemplateInfo | None = None
         self._select_id: int | None = None
         self._filling = False
         self._selected()
@@ -1308,14 +1525,17 @@ class TemplatesSection(Section):
         why = "Choose a document in the list first."
         if doc is None:
             self.edit_caption.setText(f"New document for the {self.line_code} checklist")
-            self._shown = None
+            self.form.forget()  # the form is the new document's now
         else:
             self.edit_caption.setText(f"Document: {doc.document_type}")
-            if self._shown != doc:
-                self.document.setText(doc.document_type)
-                self.required.setChecked(doc.required)
-                self.access.setCurrentIndex(self.access.findData(doc.access_level.value))
-            self._shown = doc
+            self.form.show(
+                doc.id,
+                {
+                    "document_type": doc.document_type,
+                    "required": doc.required,
+                    "access": doc.access_level.value,
+                },
+            )
         chosen = doc is not None
         self.enable(self.save_button, chosen, why)
         self.enable(self.remove_button, chosen, why)
@@ -1341,6 +1561,7 @@ class TemplatesSection(Section):
             access_level=self.access.currentData(),
             what=f"saving {doc.document_type}",
             changes={"checklist_templates"},
+            form=self.form,
             done=lambda t: f"Saved {t.document_type} on the {t.line_of_business} checklist.",
         )
 
@@ -1482,6 +1703,39 @@ class PlansSection(Section):
         grid.addWidget(_label("New term"), 3, 0)
         grid.addWidget(self.months, 3, 1)
         grid.addWidget(self.generate, 3, 2, 1, 4)
+        self.form = self.kept_edits("plan")
+        self.form.field("name", self.name.text, self.name.setText, lambda n: f"name {_quoted(n)}")
+        for key, spin, step in (
+            ("create", self.create, "create"),
+            ("accept", self.accept, "accept"),
+            ("issue", self.issue, "issue"),
+        ):
+            self.form.field(
+                key,
+                spin.value,
+                spin.setValue,
+                lambda days, step=step: f"{step} {lead_text(None if days < 0 else days)}",
+            )
+        self.form.field(
+            "months", self.months.value, self.months.setValue, lambda m: f"new term {m} months"
+        )
+        self.form.field(
+            "transaction_type",
+            self.transaction_type.text,
+            self.transaction_type.setText,
+            lambda t: f"transaction type {_quoted(t)}",
+        )
+        self.form.field(
+            "generate",
+            self.generate.isChecked,
+            self.generate.setChecked,
+            lambda on: (
+                "each new term gets its own auto-renewal"
+                if on
+                else "the cycle stops after one renewal"
+            ),
+        )
+        grid.addWidget(self.form, 4, 0, 1, 6)
         self.save_button = _button("Save changes", "Save the plan", tip="Save the selected plan")
         self.add_button = _button("Add as new plan", "Add the plan", tip="Add a new plan")
         theme.set_role(self.save_button, "primary")
@@ -1490,7 +1744,7 @@ class PlansSection(Section):
         buttons.addStretch(1)
         buttons.addWidget(self.add_button)
         buttons.addWidget(self.save_button)
-        grid.addLayout(buttons, 4, 0, 1, 6)
+        grid.addLayout(buttons, 5, 0, 1, 6)
         for column in (1, 3, 5):
             grid.setColumnStretch(column, 1)
         self.body.addWidget(card)
@@ -1509,7 +1763,6 @@ class PlansSection(Section):
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._selected())
         self.save_button.clicked.connect(self.save_plan)
         self.add_button.clicked.connect(self.add_plan)
-        self._shown: PlanUsage | None = None
         self._select_id: int | None = None
         self.create.setValue(60)
         self.accept.setValue(30)
@@ -1539,23 +1792,27 @@ class PlansSection(Section):
         usage = self.current
         if usage is None:
             self.edit_caption.setText("New plan")
-            self._shown = None
+            self.form.forget()  # the form is the new plan's now
         else:
             plan = usage.plan
             accounts = f"{usage.accounts:,} account{'s' if usage.accounts != 1 else ''}"
             self.edit_caption.setText(f"Plan: {plan.name} ({accounts})")
-            if self._shown is None or self._shown.plan != plan:
-                self.name.setText(plan.name)
-                for spin, days in (
-                    (self.create, plan.create_lead_days),
-                    (self.accept, plan.accept_lead_days),
-                    (self.issue, plan.issue_lead_days),
-                ):
-                    spin.setValue(-1 if days is None else days)
-                self.months.setValue(plan.new_term_months)
-                self.transaction_type.setText(plan.transaction_type)
-                self.generate.setChecked(plan.generate_auto_renewals)
-            self._shown = usage
+
+            def lead(days: int | None) -> int:
+                return -1 if days is None else days
+
+            self.form.show(
+                plan.id,
+                {
+                    "name": plan.name,
+                    "create": lead(plan.create_lead_days),
+                    "accept": lead(plan.accept_lead_days),
+                    "issue": lead(plan.issue_lead_days),
+                    "months": plan.new_term_months,
+                    "transaction_type": plan.transaction_type,
+                    "generate": plan.generate_auto_renewals,
+                },
+            )
         self.enable(self.save_button, usage is not None, "Choose a plan in the list first.")
 
     def _settings(self) -> dict[str, Any]:
@@ -1584,6 +1841,7 @@ class PlansSection(Section):
             **self._settings(),
             what=f"saving the plan {usage.plan.name}",
             changes={"auto_renewal_plans"},
+            form=self.form,
             done=lambda p: f"Saved the plan {p.name}; auto-renewals it creates from now on use it.",
         )
 
@@ -1709,6 +1967,33 @@ class ConnectionSection(Section):
         form.addWidget(self.ca_file, 6, 3)
         form.setColumnStretch(1, 2)
         form.setColumnStretch(3, 1)
+        self.form = self.kept_edits("connection")
+        self.form.field(
+            "backend",
+            lambda: "sqlite" if self.use_sqlite.isChecked() else "postgresql",
+            lambda backend: (
+                self.use_sqlite if backend == "sqlite" else self.use_postgres
+            ).setChecked(True),
+            lambda backend: "a SQLite file" if backend == "sqlite" else "a PostgreSQL server",
+        )
+        for key, edit, what in (
+            ("path", self.path, "file"),
+            ("host", self.host, "server"),
+            ("database", self.database, "database"),
+            ("user", self.user, "user"),
+            ("ca_file", self.ca_file, "CA file"),
+        ):
+            self.form.field(
+                key, edit.text, edit.setText, lambda text, what=what: f"{what} {_quoted(text)}"
+            )
+        self.form.field("port", self.port.value, self.port.setValue, lambda port: f"port {port}")
+        self.form.field(
+            "tls",
+            self.tls.currentData,
+            lambda mode: self.tls.setCurrentIndex(max(0, self.tls.findData(mode))),
+            lambda mode: f"encryption {self.tls.itemText(max(0, self.tls.findData(mode)))}",
+        )
+        form.addWidget(self.form, 7, 0, 1, 4)
 
         self.test_button = _button(
             "Test connection", "Test the connection", tip="Try to open this database"
@@ -1726,7 +2011,7 @@ class ConnectionSection(Section):
         buttons.addWidget(self.result, 1)
         buttons.addWidget(self.test_button)
         buttons.addWidget(self.save_button)
-        form.addLayout(buttons, 7, 0, 1, 4)
+        form.addLayout(buttons, 8, 0, 1, 4)
         self.body.addWidget(card)
         self.body.addStretch(1)
 
@@ -1756,15 +2041,14 @@ class ConnectionSection(Section):
         self._kind_changed()
 
     def set_session(self, session: DeskSession) -> None:
-        super().set_session(session)
-        self.info = None  # fill the form again from the database now open
+        super().set_session(session)  # the form is filled again from the database now open
+        self.info = None
 
     def fetch(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
         assert self.session is not None
         return connection.current_connection, (self.session.db,)
 
     def show_data(self, info: ConnectionInfo) -> None:
-        first = self.info is None
         self.info = info
         self.current_label.setText(f"This desktop has {info.description} open.")
         saved = (
@@ -1782,19 +2066,21 @@ class ConnectionSection(Section):
             "asked for at each start."
         )
         theme.set_role(self.keyring_note, "muted" if info.keyring_available else "error")
-        if first:
-            if info.backend == "sqlite":
-                self.use_sqlite.setChecked(True)
-                self.path.setText(info.sqlite_path or "")
-            else:
-                self.use_postgres.setChecked(True)
-                self.host.setText(info.host or "")
-                self.port.setValue(info.port or connection.DEFAULT_PORT)
-                self.database.setText(info.database or "")
-                self.user.setText(info.user or "")
-                self.tls.setCurrentIndex(max(0, self.tls.findData(info.tls)))
-                self.ca_file.setText(info.ca_file or "")
-            self._kind_changed()
+        sqlite = info.backend == "sqlite"
+        self.form.show(
+            "open database",
+            {
+                "backend": "sqlite" if sqlite else "postgresql",
+                "path": (info.sqlite_path or "") if sqlite else "",
+                "host": "" if sqlite else info.host or "",
+                "port": connection.DEFAULT_PORT if sqlite else info.port or connection.DEFAULT_PORT,
+                "database": "" if sqlite else info.database or "",
+                "user": "" if sqlite else info.user or "",
+                "tls": "prefer" if sqlite else info.tls,
+                "ca_file": "" if sqlite else info.ca_file or "",
+            },
+        )
+        self._kind_changed()
 
     def _kind_changed(self) -> None:
         sqlite = self.use_sqlite.isChecked()
@@ -2038,7 +2324,15 @@ class TimerSection(Section):
         save_row = QHBoxLayout()
         save_row.addStretch(1)
         save_row.addWidget(self.save_settings_button)
-        layout.addLayout(save_row, 3, 0, 1, 3)
+        self.form = self.kept_edits("agency settings")
+        self.form.field(
+            "time_zone",
+            lambda: self.zone.currentText().strip(),
+            self.zone.setCurrentText,
+            lambda zone: f"time zone {zone}",
+        )
+        layout.addWidget(self.form, 3, 0, 1, 3)
+        layout.addLayout(save_row, 4, 0, 1, 3)
         layout.setColumnStretch(2, 1)
         layout.setRowStretch(2, 1)
         self.tabs.addTab(settings, "Agency settings")
@@ -2103,10 +2397,41 @@ class TimerSection(Section):
         shown = len(status.errors)
         more = f" (first {shown:,})" if status.errors_total > shown else ""
         self.tabs.setTabText(1, f"In error ({status.errors_total:,}){more}")
-        if self.agency != agency_settings:
-            self.agency = agency_settings
-            self.zone.setCurrentText(agency_settings.time_zone)
-            self.windows_model.set_windows(agency_settings.window_days)
+        self.agency = agency_settings
+        windows = agency_settings.window_days
+        if list(windows) != list(self.windows_model.windows()):  # the lines themselves
+            self.windows_model.set_windows(windows)
+            self.form.forget()
+        for lob in windows:
+            if not self.form.has(f"window:{lob}"):
+                self._window_field(lob)
+        values: dict[str, Any] = {"time_zone": agency_settings.time_zone}
+        values |= {f"window:{lob}": days for lob, days in windows.items()}
+        self.form.show("agency", values)
+        self.windows_model.remember(windows)
+
+    def _window_field(self, lob: str) -> None:
+        """The window of ``lob`` as a field of the settings form; a cell whose editor is
+        open is being edited whatever it holds (a refresh must not close it)."""
+        model = self.windows_model
+
+        def read() -> object:
+            current = self.windows.currentIndex()
+            if (
+                self.windows.state() == QAbstractItemView.State.EditingState
+                and current.isValid()
+                and current.row() < model.rowCount()
+                and model.index(current.row(), 0).data() == lob
+            ):
+                return _BEING_TYPED
+            return model.days(lob)
+
+        self.form.field(
+            f"window:{lob}",
+            read,
+            lambda days: model.put(lob, days),
+            lambda days: f"{lob} window {days} days",
+        )
 
     def _open(self, row: Any) -> None:
         renewal_id = getattr(row, "renewal_id", None)
@@ -2154,6 +2479,7 @@ class TimerSection(Section):
             window_days=windows,
             what="saving the agency settings",
             changes={"app_settings"},
+            form=self.form,
             done=lambda s: f"Saved: the agency's time zone is {s.time_zone}.",
         )
 

@@ -3,28 +3,30 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import keyring
 import pytest
 from PySide6.QtCore import QPoint, Qt, QTimer
-from PySide6.QtWidgets import QApplication, QCheckBox
+from PySide6.QtWidgets import QAbstractItemView, QApplication, QCheckBox, QSpinBox
 from pytestqt.qtbot import QtBot
 
 from desktop_app import paths
-from desktop_app.db.engine import Database
+from desktop_app.db.engine import Database, open_database
 from desktop_app.domain.enums import AuditSource, Role
 from desktop_app.engine import timer
 from desktop_app.errors import RuleViolation
 from desktop_app.services import admin as admin_service
-from desktop_app.services import demo, renewals, users
+from desktop_app.services import auto_renewals, demo, renewals, users
+from desktop_app.services.changes import ALL_TABLES
 from desktop_app.services.unit import TIMER_USER, Actor
 from desktop_app.settings import Settings
 from desktop_app.ui import admin as admin_ui
 from desktop_app.ui.admin import AdminPage, Section
 from desktop_app.ui.executor import DatabaseExecutor
+from desktop_app.ui.live import LiveFeed
 from desktop_app.ui.session import DeskSession
 from tests.helpers import small_book
 
@@ -538,3 +540,241 @@ def test_the_connection_can_require_tls_and_check_the_server(
     assert "encrypted" in sentence or "certificate" in sentence
     section.ca_file.setText(str(tmp_path / "missing.crt"))
     assert "does not exist" in _test(qtbot, section)
+
+
+# --------------------------------------------------------------------------- no lost work
+
+# A colleague's change arrives through the real live feed (PRAGMA data_version on SQLite,
+# LISTEN/NOTIFY on PostgreSQL), written through the services from a Database of its own.
+LIVE_MS = 5_000
+KEPT = "Your unsaved changes are kept above; Save puts yours in its place."
+
+
+@pytest.fixture
+def colleague(db_url: str, db: Database, admin: Actor) -> Iterator[Database]:
+    """Another desktop's connection to the same database (Test Morgan, an admin)."""
+    users.add_user(db, admin, "morgan", "admin", full_name="Test Morgan")
+    other = open_database(db_url)
+    yield other
+    other.dispose()
+
+
+@pytest.fixture
+def live(qtbot: QtBot, db: Database, executor: DatabaseExecutor) -> Iterator[LiveFeed]:
+    """The window's live feed on the page's database: others' commits are broadcast."""
+    feed = LiveFeed(db, executor, poll_seconds=0.1)
+    feed.start()
+    qtbot.waitUntil(lambda: feed.watcher.connected, timeout=LIVE_MS)
+    yield feed
+    feed.stop()
+
+
+MORGAN = Actor("morgan", AuditSource.UI)
+
+
+def test_a_colleagues_stage_change_keeps_what_the_admin_is_typing(
+    qtbot, db, admin, colleague, live, open_page
+) -> None:  # type: ignore[no-untyped-def]
+    page = open_page()
+    stages = page.stages
+    show(page, stages, qtbot)
+    stages.select("gathering")
+    assert (stages.name.text(), stages.sla.value()) == ("Gathering info", 14)
+    stages.name.selectAll()
+    qtbot.keyClicks(stages.name, "Gathering documents")  # the admin is typing…
+    tick(qtbot, stages.criteria["new_premium"])  # …and ticked a criterion
+
+    # …when a colleague saves the same stage: another name, an SLA and a criterion
+    admin_service.update_stage(
+        colleague,
+        MORGAN,
+        "gathering",
+        name="Info gathering",
+        sla_days=9,
+        entry_criteria=["next_action", "required_documents"],
+    )
+    qtbot.waitUntil(lambda: stages.sla.value() == 9, timeout=LIVE_MS)  # arrives by itself
+    assert stages.criteria["required_documents"].isChecked()  # nobody edited these: new
+    assert stages.model.data(stages.model.index(1, 1)) == "Info gathering"
+    assert stages.name.text() == "Gathering documents"  # the typing is untouched
+    assert stages.criteria["new_premium"].isChecked()  # so is the tick
+    assert stages.form.isVisible()
+    assert stages.form.note.text() == f"Saved meanwhile: name ‘Info gathering’. {KEPT}"
+
+    # saving now is a deliberate choice: the admin's name and tick, the colleague's SLA
+    qtbot.mouseClick(stages.save_button, CLICK)
+    settle(qtbot, page.executor)
+    assert stages.message.property("role") != "error", stages.message.text()
+    saved = next(s for s in admin_service.stages_for_admin(db) if s.key == "gathering")
+    assert (saved.name, saved.sla_days) == ("Gathering documents", 9)
+    assert saved.entry_criteria == ("next_action", "required_documents", "new_premium")
+    assert not stages.form.isVisible()
+
+
+def test_taking_the_saved_values_instead_of_the_typing(
+    qtbot, db, admin, colleague, live, open_page
+) -> None:  # type: ignore[no-untyped-def]
+    page = open_page()
+    stages = page.stages
+    show(page, stages, qtbot)
+    stages.select("proposal")
+    stages.sla.setValue(3)  # the admin changes the SLA
+    admin_service.update_stage(colleague, MORGAN, "proposal", sla_days=5)
+    qtbot.waitUntil(lambda: stages.form.isVisible(), timeout=LIVE_MS)
+    assert stages.form.note.text() == f"Saved meanwhile: SLA 5 days. {KEPT}"
+    assert stages.sla.value() == 3
+    qtbot.mouseClick(stages.form.take_button, CLICK)
+    assert stages.sla.value() == 5 and not stages.form.isVisible()
+
+
+def test_a_colleagues_change_to_the_selected_user_keeps_the_typed_name(
+    qtbot, db, admin, make_user, colleague, live, open_page
+) -> None:  # type: ignore[no-untyped-def]
+    make_user("csr", "casey")
+    page = open_page()
+    section = page.users
+    show(page, section, qtbot)
+    section.select("casey")
+    assert section.edit_name.text() == "Test Casey"
+    section.edit_name.selectAll()
+    qtbot.keyClicks(section.edit_name, "Casey Reyes")
+    # the colleague makes Casey a manager (the role nobody is editing here)…
+    users.set_role(colleague, MORGAN, "casey", Role.MANAGER)
+    qtbot.waitUntil(lambda: section.edit_role.currentData() == "manager", timeout=LIVE_MS)
+    assert section.edit_name.text() == "Casey Reyes"
+    assert section.model.data(section.model.index(1, 2)) == "Manager"
+    assert not section.form.isVisible()  # nothing the admin edits was saved meanwhile
+    # …then renames her: said under the form, the typing stays
+    users.update_user(colleague, MORGAN, "casey", full_name="Casey R. Reyes")
+    qtbot.waitUntil(lambda: section.form.isVisible(), timeout=LIVE_MS)
+    assert section.form.note.text() == f"Saved meanwhile: full name ‘Casey R. Reyes’. {KEPT}"
+    assert section.edit_name.text() == "Casey Reyes"
+    qtbot.mouseClick(section.save_button, CLICK)
+    settle(qtbot, page.executor)
+    casey = users.get_user(db, "casey")
+    assert (casey.full_name, casey.role) == ("Casey Reyes", Role.MANAGER)
+    assert section.message.text() == "Saved casey: Casey Reyes, Manager."
+    assert not section.form.isVisible()
+
+
+def test_a_colleagues_change_to_a_plan_and_a_checklist_keeps_the_admins_edits(
+    qtbot, db, admin, colleague, live, open_page
+) -> None:  # type: ignore[no-untyped-def]
+    plan = auto_renewals.add_plan(db, admin, "Commercial", create_lead_days=90)
+    page = open_page()
+    plans = page.plans
+    show(page, plans, qtbot)
+    plans.select("Commercial")
+    plans.name.selectAll()
+    qtbot.keyClicks(plans.name, "Commercial lines")
+    plans.months.setValue(6)
+    admin_service.update_plan(  # the same plan, with an accept step 20 days out
+        colleague,
+        MORGAN,
+        plan.id,
+        expected_version=plan.version,
+        name="Commercial",
+        create_lead_days=90,
+        accept_lead_days=20,
+        issue_lead_days=None,
+        new_term_months=12,
+        transaction_type="renewal",
+        generate_auto_renewals=True,
+    )
+    qtbot.waitUntil(lambda: plans.accept.value() == 20, timeout=LIVE_MS)
+    assert (plans.name.text(), plans.months.value()) == ("Commercial lines", 6)
+    assert plans.create.value() == 90
+    assert not plans.form.isVisible()
+
+    templates = page.templates
+    show(page, templates, qtbot)
+    templates.choose_line("WORK")
+    settle(qtbot, page.executor)
+    templates.select("Loss runs")
+    loss_runs = templates.current
+    assert loss_runs is not None and loss_runs.required
+    templates.document.selectAll()
+    qtbot.keyClicks(templates.document, "Loss runs (5 years)")
+    admin_service.update_template(
+        colleague, MORGAN, loss_runs.id, expected_version=loss_runs.version, required=False
+    )
+    qtbot.waitUntil(lambda: not templates.required.isChecked(), timeout=LIVE_MS)
+    assert templates.document.text() == "Loss runs (5 years)"
+    assert templates.model.data(templates.model.index(1, 2)) == "Optional"
+
+
+def test_a_colleagues_agency_settings_keep_the_admins_zone_and_window(
+    qtbot, db, admin, colleague, live, open_page
+) -> None:  # type: ignore[no-untyped-def]
+    page = open_page()
+    section = page.timer
+    show(page, section, qtbot)
+    section.tabs.setCurrentIndex(2)
+    model = section.windows_model
+    rows = list(model.windows())
+    work, first = rows.index("WORK"), rows[0] if rows[0] != "WORK" else rows[1]
+    section.zone.setCurrentText("America/Denver")  # the admin chooses a zone…
+    assert model.setData(model.index(work, 2), 100)  # …and a WORK window
+    with qtbot.waitSignal(section.loaded, timeout=LIVE_MS):  # it arrives by itself
+        admin_service.save_agency_settings(
+            colleague, MORGAN, time_zone="America/Chicago", window_days={first: 45, "WORK": 80}
+        )
+    assert section.zone.currentText() == "America/Denver"
+    assert model.windows()["WORK"] == 100
+    assert model.windows()[first] == 45  # nobody edited that one: the colleague's value
+    assert section.form.note.text() == (
+        f"Saved meanwhile: time zone America/Chicago and WORK window 80 days. {KEPT}"
+    )
+
+    # the admin's values win where they typed; the colleague's first window stays
+    qtbot.mouseClick(section.save_settings_button, CLICK)
+    settle(qtbot, page.executor)
+    saved = admin_service.agency_settings(db)
+    assert saved.time_zone == "America/Denver"
+    assert (saved.window_days["WORK"], saved.window_days[first]) == (100, 45)
+    assert not section.form.isVisible()
+
+
+def test_a_window_being_typed_stays_open_through_a_refresh(
+    qtbot, db, admin, colleague, live, open_page
+) -> None:  # type: ignore[no-untyped-def]
+    page = open_page()
+    section = page.timer
+    show(page, section, qtbot)
+    section.tabs.setCurrentIndex(2)
+    model = section.windows_model
+    work = list(model.windows()).index("WORK")
+    index = model.index(work, 2)
+    section.windows.setCurrentIndex(index)
+    section.windows.edit(index)
+    editor = QApplication.focusWidget()
+    assert isinstance(editor, QSpinBox)
+    editor.selectAll()
+    qtbot.keyClicks(editor, "75")  # typed, not yet committed with Enter
+    with qtbot.waitSignal(section.loaded, timeout=LIVE_MS):
+        admin_service.save_agency_settings(colleague, MORGAN, window_days={"WORK": 30})
+    assert section.windows.state() == QAbstractItemView.State.EditingState  # still open
+    assert editor.text() == "75"
+    assert section.form.note.text() == f"Saved meanwhile: WORK window 30 days. {KEPT}"
+    qtbot.keyClick(editor, Qt.Key.Key_Return)  # the delegate commits a moment later
+    qtbot.waitUntil(lambda: model.windows()["WORK"] == 75, timeout=LIVE_MS)
+    assert model.changed() == {"WORK": 75}  # what Save would send
+
+
+def test_a_refresh_of_everything_keeps_the_connection_being_typed(
+    qtbot, db, admin, open_page
+) -> None:  # type: ignore[no-untyped-def]
+    page = open_page()
+    section = page.connection
+    show(page, section, qtbot)
+    section.use_postgres.setChecked(True)
+    for edit, text in ((section.host, "office-server"), (section.database, "renewals")):
+        edit.selectAll()
+        qtbot.keyClicks(edit, text)
+    # what going back online does (and F5): every section refreshes, this one too
+    page.executor.broadcast(ALL_TABLES)
+    page.reload()
+    settle(qtbot, page.executor)
+    assert section.current_label.text() == f"This desktop has {db.describe()} open."
+    assert section.use_postgres.isChecked()
+    assert (section.host.text(), section.database.text()) == ("office-server", "renewals")

@@ -2,7 +2,9 @@
 executors, both backends). Desk A opens it, desk B saves, desk A saves: A is refused with
 "changed by NAME at TIME" (the person's name, the agency's clock), A's text stays in the
 field, and "Reload, keeping my text" shows B's saved value beside it without replacing
-A's typing; A may then take B's value or save theirs over it knowingly."""
+A's typing; A may then take B's value or save theirs over it knowingly. And when B's save
+(another OS process) commits while A's is under way, so that both passed the version check
+and the database refuses A's UPDATE, A is told the same sentence with B's name and time."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from desktop_app.services.unit import Actor
 from desktop_app.ui.detail import AFTER_CONFLICT_RELOAD, RenewalDetailPanel
 from desktop_app.ui.executor import DatabaseExecutor
 from desktop_app.ui.session import DeskSession
+from tests.edit_proc import EditProcess, wait_for_a_blocked_save
 from tests.helpers import SmallBook, small_book
 
 WAIT = 15_000
@@ -138,3 +141,44 @@ def test_taking_the_saved_value_instead(
     assert not a.notes_conflict.isVisible() and not a.error.isVisible()
     card = renewals.get_renewal(db, book.admin, book.renewal_id)
     assert (card.blocker_reason, card.notes) == ("Ann away", "Ann is on holiday until Monday")
+
+
+def test_a_save_at_the_same_moment_names_who_saved_first(
+    qtbot: QtBot,
+    db_url: str,
+    db: Database,
+    desks: tuple[SmallBook, Callable[[str], RenewalDetailPanel]],
+) -> None:
+    book, desk = desks
+    a = desk("casey")
+    morgan = EditProcess(db_url, "morgan", book.renewal_id)  # another desktop, own process
+    try:
+        assert morgan.answer() == {"ready": True}
+        morgan.send("load")
+        assert a.detail is not None
+        assert morgan.answer() == {"version": a.detail.summary.version}  # the same copy
+        # Morgan's save is written, not yet committed…
+        morgan.send("save Ann-called-back 0 hold")
+        assert morgan.answer() == {"holding": True}
+        # …when Casey saves: the version check passes (it is still the one Casey opened)
+        # and the save waits for Morgan's row (PostgreSQL) or write lock (SQLite)
+        type_into(qtbot, a, "Email Ann the payroll form")
+        with qtbot.waitSignal(a.message, timeout=WAIT) as said:
+            qtbot.mouseClick(a.save_next_button, Qt.MouseButton.LeftButton)
+            wait_for_a_blocked_save(db)
+            morgan.send("go")
+            assert morgan.answer() == {"won": True}
+            saved_at = datetime.now(UTC).astimezone(agency.zone_named("America/Chicago"))
+    finally:
+        morgan.close()
+
+    refusal = str(said.args[0])
+    assert refusal.startswith(
+        f"Renewal WC-000123 was changed by Test Morgan at {saved_at:%m/%d/%Y} "
+    ), refusal
+    assert refusal.endswith(f" {saved_at.tzname()} after you opened it; reload to see it.")
+    assert a.error.text() == refusal and a.error.isVisible()
+    assert a.keep_reload_button.isVisible()  # a stale edit: reload keeping the text
+    assert a.next_action_edit.text() == "Email Ann the payroll form"  # nothing lost
+    card = renewals.get_renewal(db, book.admin, book.renewal_id)
+    assert (card.next_action, card.notes) == ("Request payroll report", "Ann-called-back")

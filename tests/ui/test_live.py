@@ -1,8 +1,8 @@
 """Live data in a real window (offscreen, both backends): a colleague's commit through
 another connection reaches the board's and the queue's models within 2 s with no manual
 refresh; this desktop's own save reloads the board once, not twice; the renewal panel
-refreshes around what the user is typing; and on PostgreSQL, killing every connection of
-the app is survived without a word to the user."""
+refreshes around what the user is typing, and so does the Admin page; and on PostgreSQL,
+killing every connection of the app is survived without a word to the user."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pytestqt.qtbot import QtBot
 from sqlalchemy import text
 
 from desktop_app.db.engine import Database
+from desktop_app.services import admin as admin_service
 from desktop_app.services import renewals, work
 from desktop_app.services.unit import Actor
 from desktop_app.ui.app import Launcher
@@ -141,6 +142,36 @@ def test_the_panel_refreshes_around_what_is_being_typed(
     assert renewals.get_renewal(db, book.admin, book.renewal_id).next_action == (
         "Email the carrier"
     )
+
+
+def test_the_admin_page_refreshes_around_what_is_being_typed(
+    qtbot: QtBot, open_window: Callable[..., Launcher], db: Database, book: SmallBook
+) -> None:
+    window = live_window(qtbot, open_window)
+    window.show_page("admin")
+    page = window.admin
+    stages = page.stages
+    page.show_section(stages)
+    qtbot.waitUntil(
+        lambda: stages.model.rowCount() > 0 and not window.executor.busy, timeout=15_000
+    )
+    stages.select("marketing")
+    stages.name.selectAll()
+    qtbot.keyClicks(stages.name, "Marketing to carriers")
+
+    # another desktop (the test's own connection) saves the stage's name and SLA
+    admin_service.update_stage(db, book.admin, "marketing", name="Quoting", sla_days=4)
+    committed = time.perf_counter()
+    qtbot.waitUntil(lambda: stages.sla.value() == 4, timeout=int(LATENCY_S * 1000))
+    print(f"\n{db.dialect}: commit → admin form {(time.perf_counter() - committed) * 1000:.0f} ms")
+    assert stages.name.text() == "Marketing to carriers"  # the typing is untouched
+    assert stages.model.data(stages.model.index(2, 1)) == "Quoting"  # the list is fresh
+    assert stages.form.isVisible()
+    assert stages.form.note.text() == (
+        "Saved meanwhile: name ‘Quoting’. Your unsaved changes are kept above; Save puts "
+        "yours in its place."
+    )
+    assert window.connection_banner.text == ""
 
 
 def test_killing_every_connection_of_the_app_is_survived(
