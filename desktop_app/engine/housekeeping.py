@@ -206,6 +206,22 @@ def _notice(uow: Any, user_id: int | None, renewal_id: int | None, kind: str, te
     uow.session.add(Notice(user_id=user_id, renewal_id=renewal_id, kind=kind, message=text[:500]))
 
 
+def _renewal_labels(session: Any, ids: set[int]) -> dict[int, str]:
+    """Each renewal as its owner knows it (insured, carrier and policy number), read for
+    the few renewals being flagged rather than joined onto every open one."""
+    labels: dict[int, str] = {}
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), 900):
+        for rid, name, carrier, number in session.execute(
+            select(Renewal.id, Account.name, Policy.carrier, Policy.policy_number)
+            .join(Policy, Policy.id == Renewal.policy_id)
+            .join(Account, Account.id == Policy.account_id)
+            .where(Renewal.id.in_(ordered[start : start + 900]))
+        ):
+            labels[rid] = f"{name} ({carrier} {number})"
+    return labels
+
+
 def _label(policy: Policy, account: Account) -> str:
     return f"{account.name} ({policy.carrier} {policy.policy_number})"
 
@@ -338,6 +354,10 @@ def _flags(uow: Any, now: datetime, tz: Any) -> list[dict[str, Any]]:
                 (renewal, "no_next_action", due, "has no next action that is still current")
             )
     seen = _seen(uow, [(f"flag.{flag}", r.id, detail) for r, flag, detail, _w in candidates])
+    labels = _renewal_labels(
+        session,
+        {r.id for r, flag, detail, _w in candidates if (f"flag.{flag}", r.id, detail) not in seen},
+    )
     previous = None
     for renewal, flag, detail, words in candidates:
         if renewal is not previous and len(actions) >= LIMIT_PER_CHORE:
@@ -358,7 +378,7 @@ def _flags(uow: Any, now: datetime, tz: Any) -> list[dict[str, Any]]:
             renewal.next_action_owner_id,
             renewal.id,
             flag,
-            f"Renewal {renewal.id} {words}.",
+            f"The renewal of {labels[renewal.id]} {words}.",
         )
         actions.append({"kind": f"flag_{flag}", "renewal_id": renewal.id})
     return actions

@@ -229,7 +229,13 @@ def test_a_renewal_past_its_stage_sla_is_flagged_once(office: Office) -> None:
     with office.db.read_session() as s:
         renewal = s.get(Renewal, renewal_id)
         assert renewal is not None and renewal.risk_flags == ["past_sla"]
+        # the reminder names the renewal as its owner knows it, not by an internal number
+        (message,) = s.scalars(select(Notice.message).where(Notice.kind == "past_sla"))
     assert office.notices()[("past_sla", renewal_id)] == 1
+    assert message == (
+        "The renewal of Harbor Bakery LLC (Travelers CGL-001) has been in Upcoming longer "
+        "than its 30 days."
+    )
 
 
 def test_a_renewal_without_a_current_next_action_is_flagged_once(office: Office) -> None:
@@ -247,7 +253,12 @@ def test_a_renewal_without_a_current_next_action_is_flagged_once(office: Office)
         renewal = s.get(Renewal, renewal_id)
         assert renewal is not None
         assert renewal.risk_flags.count("no_next_action") == 1
+        (message,) = s.scalars(select(Notice.message).where(Notice.kind == "no_next_action"))
     assert office.notices()[("no_next_action", renewal_id)] == 1
+    assert message == (
+        "The renewal of Harbor Bakery LLC (Travelers CGL-001) has no next action that is "
+        "still current."
+    )
 
 
 def test_housekeeping_leaves_ended_renewals_alone(office: Office) -> None:
