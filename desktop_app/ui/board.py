@@ -84,7 +84,7 @@ from desktop_app.services import renewals
 from desktop_app.services.board import Board, BoardCard, BoardColumn, BoardFilter, FilterChoices
 from desktop_app.ui import theme
 from desktop_app.ui.executor import DatabaseExecutor, Failure, Job
-from desktop_app.ui.page import Page
+from desktop_app.ui.page import Page, point_to_new_renewal
 from desktop_app.ui.session import DeskSession
 
 CARD_MIME = "application/x-renewal-desk-card"
@@ -1597,7 +1597,7 @@ QLineEdit#boardSearch:focus {{ border: 1px solid {colors.accent}; }}
 
     def _move_failed(self, card: BoardCard, failure: Failure) -> None:
         self._moving.discard(card.id)
-        self._refused(failure.message)
+        self._refused(point_to_new_renewal(failure.message))
         if isinstance(failure.exception, StaleEdit):
             self.reload()  # someone else saved it: show what they saved
 

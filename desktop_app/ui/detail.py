@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -80,15 +80,18 @@ from desktop_app.domain.auto_renewal import OPERATIONS, Operation, allowed_opera
 from desktop_app.domain.enums import (
     AutoRenewalState,
     DocumentStatus,
+    StageKind,
     TaskStatus,
+    TransactionState,
 )
 from desktop_app.domain.permissions import Action
 from desktop_app.errors import StaleEdit
-from desktop_app.services import auto_renewals, changes, renewals, work
+from desktop_app.services import auto_renewals, changes, renewals, transactions, work
 from desktop_app.services import detail as detail_service
 from desktop_app.services.detail import (
     DocumentRow,
     RenewalDetail,
+    Summary,
     TaskRow,
     TermRow,
     TimelineEntry,
@@ -96,6 +99,7 @@ from desktop_app.services.detail import (
 )
 from desktop_app.ui import theme
 from desktop_app.ui.executor import DatabaseExecutor, Failure
+from desktop_app.ui.page import NEW_RENEWAL, point_to_new_renewal
 from desktop_app.ui.session import DeskSession
 
 DATE = "%m/%d/%Y"
@@ -208,6 +212,62 @@ def link_url(link: str) -> QUrl | None:
         url = QUrl(text)
         return url if url.isValid() else None
     return None
+
+
+# --------------------------------------------------------------------------- a new renewal
+
+
+ENDED_STATES = frozenset(
+    {
+        TransactionState.REFUSED,
+        TransactionState.REJECTED,
+        TransactionState.DISCARDED,
+        TransactionState.INVALIDATED,
+    }
+)
+"""Transaction states that end a renewal without a new term: only a new renewal renews."""
+
+
+def _add_months(day: date, months: int) -> date:
+    """``day`` moved by whole months (the 31st becomes the month's last day)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    month += 1
+    following = date(year + (month == 12), month % 12 + 1, 1)
+    return date(year, month, min(day.day, (following - timedelta(days=1)).day))
+
+
+def default_new_end(start: date, end: date) -> date:
+    """The end of a new term as long as the one from ``start`` to ``end``: whole months
+    when the term is whole months (a 12-month term renews for 12 months), else days."""
+    months = (end.year - start.year) * 12 + end.month - start.month
+    if months > 0 and _add_months(start, months) == end:
+        return _add_months(end, months)
+    return end + max(end - start, timedelta(days=1))
+
+
+def _new_renewal_note(s: Summary) -> str:
+    """Why this renewal cannot carry the policy on, and what to do instead."""
+    state, policy = s.transaction_state, s.policy_number
+    start = f"to renew {policy} after all, start a new renewal of it here."
+    if state in (TransactionState.REFUSED, TransactionState.REJECTED):
+        stays = f"stays in {s.stage_name}" if s.stage_kind is not StageKind.OPEN else "is over"
+        return (
+            f"Its transaction was {state.value}, which is final, so this renewal {stays}; {start}"
+        )
+    if state is TransactionState.DISCARDED:
+        return f"Its transaction was discarded, so this renewal is over; {start}"
+    if state is TransactionState.INVALIDATED:
+        return (
+            "Its transaction was invalidated when another renewal of its term was issued; "
+            f"to renew {policy} again, start a new renewal of it here."
+        )
+    if state is TransactionState.ISSUED:
+        return "Renewed: the new term is on the policy; to work its next renewal, start it here."
+    return (
+        f"This renewal is decided ({s.stage_name}); to renew {policy} after all, move it back "
+        "to an open stage on the board, or start a new renewal of it here."
+    )
 
 
 # --------------------------------------------------------------------------- models
@@ -781,7 +841,65 @@ class RenewalDetailPanel(QWidget):
             self.summary_fields[key] = value
         self._summary_form = form
         section.body.addLayout(form)
+        self._build_new_renewal(section)
         return section
+
+    def _build_new_renewal(self, section: _Section) -> None:
+        """Under the summary of a renewal that is over: why, a button to start a new
+        renewal of the policy, and its inline form (new end, optional later effective
+        date)."""
+        self.new_renewal_note = _label(role="muted")
+        self.new_renewal_note.setAccessibleName("Starting a new renewal")
+        self.new_renewal_button = _button(NEW_RENEWAL, "Start a new renewal of the policy")
+        self.new_renewal_button.clicked.connect(self._open_new_renewal_form)
+        row = QHBoxLayout()
+        row.setSpacing(8)
+        row.addWidget(self.new_renewal_note, 1)
+        row.addWidget(self.new_renewal_button, 0, Qt.AlignmentFlag.AlignTop)
+        section.body.addLayout(row)
+
+        self.new_renewal_form = QFrame()
+        self.new_renewal_form.setObjectName("card")
+        self.new_renewal_form.setAccessibleName("New renewal")
+        grid = QGridLayout(self.new_renewal_form)
+        grid.setContentsMargins(10, 8, 10, 8)
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(6)
+        self.new_renewal_title = _label(role="muted")
+        self.new_end_edit = self._date_edit("New end date", optional=False)
+        self.new_end_edit.setToolTip("When the new term ends; it must be after the current end")
+        self.later_check = QCheckBox("Starts later")
+        self.later_check.setAccessibleName("The new term starts later than the current end")
+        self.later_check.setToolTip(
+            "Ticked: the new term starts on the date beside it, and no term covers the "
+            "time between (a renewal with a gap)"
+        )
+        self.effective_edit = self._date_edit("Effective date", optional=False)
+        self.effective_edit.setEnabled(False)
+        self.later_check.toggled.connect(self.effective_edit.setEnabled)
+        self.new_renewal_hint = _label(role="muted")
+        self.new_renewal_confirm = _button("Start renewal", "Start the new renewal", primary=True)
+        self.new_renewal_confirm.clicked.connect(self._start_new_renewal)
+        self.new_renewal_cancel = _button("Cancel", "Cancel starting a new renewal")
+        self.new_renewal_cancel.clicked.connect(self._close_forms)
+        end_label = _label("New end", wrap=False)
+        end_label.setBuddy(self.new_end_edit)
+        grid.addWidget(self.new_renewal_title, 0, 0, 1, 3)
+        grid.addWidget(end_label, 1, 0)
+        grid.addWidget(self.new_end_edit, 1, 1)
+        grid.addWidget(self.later_check, 2, 0)
+        grid.addWidget(self.effective_edit, 2, 1)
+        grid.addWidget(self.new_renewal_hint, 3, 0, 1, 3)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.new_renewal_cancel)
+        buttons.addWidget(self.new_renewal_confirm)
+        grid.addLayout(buttons, 4, 0, 1, 3)
+        grid.setColumnStretch(2, 1)
+        section.body.addWidget(self.new_renewal_form)
+        _shortcut(self.new_renewal_form, "Escape", self._close_forms, children=True)
+        self._starting = False
+        """A new renewal is being started (the executor has it): one click starts one."""
 
     def _people_combo(self, name: str, *, nobody: bool) -> QComboBox:
         combo = QComboBox()
@@ -1437,6 +1555,7 @@ class RenewalDetailPanel(QWidget):
 
         self._refresh_document_actions()
         self._refresh_auto_renewal_actions()
+        self._refresh_new_renewal()
 
     def _refresh_document_actions(self) -> None:
         doc = self.selected_document()
@@ -1538,6 +1657,57 @@ class RenewalDetailPanel(QWidget):
             or "No renewal of this policy may be issued until the auto-renewal is reactivated"
         )
 
+    def _may_create_renewal(self) -> tuple[bool, str]:
+        """Whether the signed-in person may start a renewal of this policy, and why not.
+        The book that counts is the account's (its producer and CSR), as the service
+        checks it."""
+        if self.session is None or self.detail is None:
+            return False, "Nobody is signed in."
+        s = self.detail.summary
+        in_book = self.session.user.id in {s.producer_id, s.csr_id}
+        if not permissions.allowed(
+            self.session.user.role, Action.RENEWAL_CREATE, in_own_book=in_book
+        ):
+            return False, self._why_not(Action.RENEWAL_CREATE)
+        if s.policy_status.value == "cancelled":
+            return False, (
+                f"{s.carrier} policy {s.policy_number} is cancelled, so it cannot be renewed."
+            )
+        return True, ""
+
+    def _refresh_new_renewal(self) -> None:
+        """The button under the summary of a renewal that is over (its transaction ended,
+        or its card is decided), enabled for whoever may start the policy's next one."""
+        if self.detail is None:
+            return
+        s = self.detail.summary
+        over = s.transaction_state in ENDED_STATES or s.stage_kind is not StageKind.OPEN
+        self.new_renewal_note.setVisible(over)
+        self.new_renewal_button.setVisible(over)
+        if not over:
+            self.new_renewal_form.setVisible(False)
+            return
+        self.new_renewal_note.setText(_new_renewal_note(s))
+        allowed, reason = self._may_create_renewal()
+        _allow(self.new_renewal_button, allowed, reason)
+        if allowed:
+            self.new_renewal_button.setToolTip(
+                f"Start a draft renewal of {s.policy_number}: choose its new end date"
+            )
+        else:
+            self.new_renewal_form.setVisible(False)
+        self.new_renewal_confirm.setEnabled(not self._starting)
+
+    def _current_term(self) -> tuple[date, date]:
+        """The policy's latest term (start, end): the one a new renewal renews."""
+        assert self.detail is not None
+        terms = [t for t in self.detail.terms if t.kind == "term"]
+        if terms:
+            latest = max(terms, key=lambda t: t.end)
+            return latest.start, latest.end
+        end = self.detail.summary.expiration_date
+        return _add_months(end, -12), end
+
     # --- messages -------------------------------------------------------------------
 
     def _show_message(self, text: str, *, stale: bool = False) -> None:
@@ -1634,18 +1804,32 @@ class RenewalDetailPanel(QWidget):
         what: str,
         done: str,
         after: Callable[[], None] | None = None,
+        on_result: Callable[[Any], None] | None = None,
+        settled: Callable[[], None] | None = None,
         **kwargs: Any,
     ) -> None:
         """Run one service call through the executor; the broadcast of ``changes`` makes
-        every view (this one too) reload. A refusal keeps what the user typed."""
+        every view (this one too) reload. A refusal keeps what the user typed.
+
+        ``after`` runs when it succeeded, ``on_result`` then gets what the service
+        returned, and ``settled`` runs first either way (succeeded or refused)."""
         if self.session is None:
             return
 
-        def succeeded(_result: object) -> None:
+        def succeeded(result: object) -> None:
+            if settled is not None:
+                settled()
             self._show_message("")
             if after is not None:
                 after()
+            if on_result is not None:
+                on_result(result)
             self.message.emit(done)
+
+        def failed(failure: Failure) -> None:
+            if settled is not None:
+                settled()
+            self._failed(failure)
 
         self.executor.submit(
             fn,
@@ -1653,7 +1837,7 @@ class RenewalDetailPanel(QWidget):
             self.session.actor,
             *args,
             on_success=succeeded,
-            on_failure=self._failed,
+            on_failure=failed,
             what=what,
             changes=changes,
             **kwargs,
@@ -1801,6 +1985,7 @@ class RenewalDetailPanel(QWidget):
         self.receive_form.setVisible(False)
         self.waive_form.setVisible(False)
         self.times_form.setVisible(False)
+        self.new_renewal_form.setVisible(False)
         self._form_document = None
 
     def _open_receive_form(self) -> None:
@@ -1964,6 +2149,63 @@ class RenewalDetailPanel(QWidget):
             **times,
         )
 
+    # a new renewal of the policy
+
+    def _open_new_renewal_form(self) -> None:
+        if self.detail is None or not self.new_renewal_button.isEnabled():
+            return
+        self._close_forms()
+        s = self.detail.summary
+        start, end = self._current_term()
+        self.new_renewal_title.setText(
+            f"A new draft renewal of {s.policy_number}; its current term ends {_d(end)}."
+        )
+        self.new_end_edit.setDate(_qdate(default_new_end(start, end)))
+        self.later_check.setChecked(False)
+        self.effective_edit.setDate(_qdate(end))
+        self.new_renewal_hint.setText(
+            f"Unticked, the new term starts when the current one ends ({_d(end)}); a later "
+            "start leaves a gap that no term covers."
+        )
+        self.new_renewal_confirm.setEnabled(not self._starting)
+        self.new_renewal_form.setVisible(True)
+        self.new_end_edit.setFocus()
+        self.scroll.ensureWidgetVisible(self.new_renewal_form)
+
+    def _start_new_renewal(self) -> None:
+        if self.detail is None or self.session is None or self._starting:
+            return
+        s = self.detail.summary
+        new_end = _pydate(self.new_end_edit.date())
+        effective = _pydate(self.effective_edit.date()) if self.later_check.isChecked() else None
+        if new_end is None:
+            self._refuse("A new renewal needs the date its new term ends.")
+            self.new_end_edit.setFocus()
+            return
+        self._starting = True
+        self.new_renewal_confirm.setEnabled(False)
+        self._write(
+            transactions.create_renewal,
+            s.policy_number,
+            new_end=new_end,
+            effective=effective,
+            carrier=s.carrier,
+            changes={"renewals"},
+            what="starting a new renewal",
+            done=f"Started a new renewal of {s.policy_number}, ending {_d(new_end)}.",
+            on_result=self._new_renewal_started,
+            settled=self._new_renewal_settled,
+        )
+
+    def _new_renewal_settled(self) -> None:
+        self._starting = False
+        self.new_renewal_confirm.setEnabled(True)
+
+    def _new_renewal_started(self, info: transactions.RenewalInfo) -> None:
+        """Show the new draft in the panel (the board shows its card on the broadcast)."""
+        self._close_forms()
+        self.show_renewal(info.id)
+
 
 def _same(a: Any, b: Any) -> bool:
     """Whether two field values are the same as far as saving goes (text is saved
@@ -1983,4 +2225,11 @@ def _role_label(role: str) -> str:
     return "CSR" if role == "csr" else role.capitalize()
 
 
-__all__ = ["SHOWS", "RenewalDetailPanel", "link_url"]
+__all__ = [
+    "NEW_RENEWAL",
+    "SHOWS",
+    "RenewalDetailPanel",
+    "default_new_end",
+    "link_url",
+    "point_to_new_renewal",
+]

@@ -10,11 +10,25 @@ refreshes itself when the executor broadcasts a change of a kind it shows
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import QWidget
 
 from desktop_app.ui.executor import DatabaseExecutor
 from desktop_app.ui.session import DeskSession
+
+NEW_RENEWAL = "Start a new renewal…"
+"""The renewal panel's button that starts a new renewal of the policy shown."""
+
+_RENEW_ADVICE = re.compile(r"(start a (?:new )?renewal of (?:it|the new term)(?: instead)?)\.$")
+
+
+def point_to_new_renewal(sentence: str) -> str:
+    """A refusal that advises starting a new renewal, saying where that is done; any
+    other sentence as it is. (The services word their refusals for every door: the
+    command line has ``renewal create``, the desktop the renewal panel's button.)"""
+    return _RENEW_ADVICE.sub(rf"\1 ({NEW_RENEWAL} in the renewal panel).", sentence)
 
 
 class Page(QWidget):

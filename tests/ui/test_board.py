@@ -18,10 +18,10 @@ from sqlalchemy import select
 from desktop_app.db.engine import Database
 from desktop_app.db.models import Renewal
 from desktop_app.domain import permissions
-from desktop_app.domain.enums import AuditSource, Role, StageKind
+from desktop_app.domain.enums import AuditSource, Role, StageKind, TransactionState
 from desktop_app.domain.permissions import Action, Scope
 from desktop_app.services import board as board_service
-from desktop_app.services import renewals, users
+from desktop_app.services import renewals, transactions, users
 from desktop_app.services.board import BoardCard, BoardFilter
 from desktop_app.services.demo import load_demo
 from desktop_app.services.unit import Actor
@@ -556,3 +556,24 @@ def test_column_model_alone(qtmodeltester: object) -> None:
     assert model.take(2) is not None and [c.id for c in model.cards] == [0, 1, 3, 4]
     assert model.premium_total == Decimal("700.00")
     qtmodeltester.check(model)  # type: ignore[attr-defined]
+
+
+def test_a_lost_card_dropped_on_an_open_stage_says_where_to_start_anew(
+    qtbot: QtBot, open_board: OpenBoard, book: Database, admin: Actor
+) -> None:
+    page = open_board()
+    card = movable(page, "upcoming")
+    transactions.end_renewal(book, admin, card.id, TransactionState.REFUSED, reason="Moved away")
+    with qtbot.waitSignal(page.loaded, timeout=WAIT):
+        page.reload()
+    card = next(c for c in all_cards(page) if c.id == card.id)
+    assert card.stage_key == "lost"
+    with qtbot.waitSignal(
+        page.message, timeout=WAIT, check_params_cb=lambda text: "final" in text
+    ) as said:
+        drop(page, card, "gathering")
+    reason = said.args[0]
+    assert reason.startswith(f"Renewal {card.policy_number} is in Lost")
+    assert reason.endswith("start a new renewal of it (Start a new renewal… in the renewal panel).")
+    assert page.banner_text == reason
+    assert stage_of(book, card.id) == "lost"

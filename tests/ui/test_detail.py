@@ -24,10 +24,17 @@ from sqlalchemy import select
 
 from desktop_app.db.engine import Database
 from desktop_app.db.models import AutoRenewal, DocumentRequirement, Renewal, Task
-from desktop_app.domain.enums import AuditSource, AutoRenewalState, DocumentStatus, TaskStatus
+from desktop_app.domain.enums import (
+    AuditSource,
+    AutoRenewalState,
+    DocumentStatus,
+    TaskStatus,
+    TransactionState,
+)
+from desktop_app.errors import RuleViolation
 from desktop_app.services import auto_renewals, book, renewals, users, work
 from desktop_app.services.unit import Actor
-from desktop_app.ui.detail import RenewalDetailPanel
+from desktop_app.ui.detail import RenewalDetailPanel, default_new_end, point_to_new_renewal
 from desktop_app.ui.executor import DatabaseExecutor
 from desktop_app.ui.session import DeskSession
 from tests.helpers import dump_database
@@ -498,3 +505,198 @@ def test_the_keyboard_completes_a_task_and_opens_the_receive_form(
     assert not panel.receive_form.isVisible()
     with qtbot.waitSignal(panel.loaded, timeout=WAIT):
         qtbot.keyClick(panel.task_view, Qt.Key.Key_F5)
+
+
+# --------------------------------------------------------------------------- a new renewal
+
+
+def lose(desk: Desk) -> None:
+    """Morgan (manager) decides the renewal: the insured moved (Lost: refused)."""
+    renewals.move_stage(
+        desk.db, Actor("morgan"), desk.renewal_id, "lost", outcome_reason="Insured moved"
+    )
+
+
+def qdate(value: date) -> QDate:
+    return QDate(value.year, value.month, value.day)
+
+
+def current_term(panel: RenewalDetailPanel) -> tuple[date, date]:
+    """The policy's term as the panel's Terms table shows it (start, end)."""
+    (label,) = [t for t in texts(panel.term_model, 0) if "→" in t and "Not covered" not in t]
+    start, end = (
+        datetime.strptime(part.split("(")[0].strip(), "%m/%d/%Y").date()
+        for part in label.split("→")
+    )
+    return start, end
+
+
+def test_default_new_end_is_the_same_term_length() -> None:
+    assert default_new_end(date(2025, 3, 15), date(2026, 3, 15)) == date(2027, 3, 15)
+    assert default_new_end(date(2025, 8, 31), date(2026, 2, 28)) == date(2026, 8, 28)
+    assert default_new_end(date(2024, 2, 29), date(2025, 2, 28)) == date(2026, 2, 28)
+    assert default_new_end(date(2025, 1, 10), date(2025, 4, 20)) == date(2025, 7, 29)  # 100 days
+
+
+@pytest.mark.parametrize("username", ["casey", "morgan"])
+def test_start_a_new_renewal_of_a_lost_one(
+    qtbot: QtBot,
+    open_panel: Callable[[str], RenewalDetailPanel],
+    desk: Desk,
+    executor: DatabaseExecutor,
+    username: str,
+) -> None:
+    lose(desk)
+    panel = open_panel(username)
+    assert panel.summary_fields["stage"].text().startswith("Lost")
+    # where the panel says the renewal is over, it says what to do, with the button beside
+    assert panel.new_renewal_note.isVisible()
+    assert panel.new_renewal_note.text() == (
+        "Its transaction was refused, which is final, so this renewal stays in Lost; to renew "
+        "WC-000123 after all, start a new renewal of it here."
+    )
+    button = panel.new_renewal_button
+    assert button.isVisible() and button.isEnabled() and button.text() == "Start a new renewal…"
+    assert not panel.new_renewal_form.isVisible()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert panel.new_renewal_form.isVisible()
+    start, end = current_term(panel)
+    assert panel.new_renewal_title.text() == (
+        f"A new draft renewal of WC-000123; its current term ends {end:%m/%d/%Y}."
+    )
+    # the default: as long again as the current term
+    assert panel.new_end_edit.date() == qdate(default_new_end(start, end))
+    assert not panel.later_check.isChecked() and not panel.effective_edit.isEnabled()
+
+    chosen = end + timedelta(days=180)
+    panel.new_end_edit.setDate(qdate(chosen))
+    old_id = desk.renewal_id
+    with (
+        qtbot.waitSignal(executor.changed, timeout=WAIT, check_params_cb=lambda k: "renewals" in k),
+        qtbot.waitSignal(
+            panel.loaded, timeout=WAIT, check_params_cb=lambda rid: rid != old_id
+        ) as loaded,
+    ):
+        qtbot.mouseClick(panel.new_renewal_confirm, Qt.MouseButton.LeftButton)
+    new_id = loaded.args[0]
+    # the panel shows the new draft (a card in the first open stage), not the lost one
+    assert panel.current_renewal_id == new_id
+    assert not panel.error.isVisible()
+    assert panel.summary_fields["stage"].text().startswith("Upcoming")
+    assert panel.summary_fields["transaction"].text() == (
+        f"Draft (renewal) · new end {chosen:%m/%d/%Y}"
+    )
+    assert not panel.new_renewal_button.isVisible()
+    assert not panel.new_renewal_form.isVisible()
+    assert texts(panel.document_model, 0) == ["Payroll report", "Loss runs", "ACORD 130"]
+    name = {"casey": "Casey Reyes", "morgan": "Morgan Lee"}[username]
+    assert f"{name} created the renewal" in texts(panel.timeline_model, 1)
+    with desk.db.read_session() as s:
+        rows = {r.id: r for r in s.scalars(select(Renewal))}
+        assert set(rows) == {old_id, new_id}
+        new, old = rows[new_id], rows[old_id]
+        assert new.transaction_state is TransactionState.DRAFT
+        assert new.policy_id == old.policy_id and new.effective_at is None
+        assert new.new_end_at is not None and new.new_end_at > old.term.end_at
+        assert old.transaction_state is TransactionState.REFUSED  # the lost one stays lost
+
+
+def test_a_bad_new_end_shows_the_service_sentence_and_keeps_the_dates(
+    qtbot: QtBot, open_panel: Callable[[str], RenewalDetailPanel], desk: Desk
+) -> None:
+    lose(desk)
+    panel = open_panel("casey")
+    before = dump_database(desk.db)
+    qtbot.mouseClick(panel.new_renewal_button, Qt.MouseButton.LeftButton)
+    _start, end = current_term(panel)
+    panel.new_end_edit.setDate(qdate(end))  # not after the current end
+    with qtbot.waitSignal(panel.message, timeout=WAIT) as said:
+        qtbot.mouseClick(panel.new_renewal_confirm, Qt.MouseButton.LeftButton)
+    sentence = said.args[0]
+    words = f"{end:%B} {end.day}, {end.year}"
+    assert sentence == f"The new end ({words}) must be after the policy's current end ({words})."
+    assert panel.error.isVisible() and panel.error.text() == sentence
+    assert panel.new_renewal_form.isVisible()
+    assert panel.new_end_edit.date() == qdate(end)
+    assert panel.new_renewal_confirm.isEnabled()  # ready for another try
+    assert panel.current_renewal_id == desk.renewal_id
+    assert dump_database(desk.db) == before
+
+    # a later start before the current end is refused too, and the dates stay
+    later = end + timedelta(days=365)
+    early = end - timedelta(days=10)
+    panel.new_end_edit.setDate(qdate(later))
+    panel.later_check.setChecked(True)
+    assert panel.effective_edit.isEnabled()
+    panel.effective_edit.setDate(qdate(early))
+    with qtbot.waitSignal(panel.message, timeout=WAIT) as said:
+        qtbot.mouseClick(panel.new_renewal_confirm, Qt.MouseButton.LeftButton)
+    assert said.args[0] == (
+        f"The effective date ({early:%B} {early.day}, {early.year}) cannot be before the "
+        f"policy's current end ({words}): terms never overlap."
+    )
+    assert panel.new_end_edit.date() == qdate(later)
+    assert panel.effective_edit.date() == qdate(early) and panel.later_check.isChecked()
+    assert dump_database(desk.db) == before
+
+    # Cancel closes the form; nothing was written
+    qtbot.mouseClick(panel.new_renewal_cancel, Qt.MouseButton.LeftButton)
+    assert not panel.new_renewal_form.isVisible()
+    assert dump_database(desk.db) == before
+
+
+def test_a_renewal_with_a_gap(
+    qtbot: QtBot, open_panel: Callable[[str], RenewalDetailPanel], desk: Desk
+) -> None:
+    lose(desk)
+    panel = open_panel("morgan")
+    qtbot.mouseClick(panel.new_renewal_button, Qt.MouseButton.LeftButton)
+    _start, end = current_term(panel)
+    effective, new_end = end + timedelta(days=20), end + timedelta(days=385)
+    panel.later_check.setChecked(True)
+    panel.effective_edit.setDate(qdate(effective))
+    panel.new_end_edit.setDate(qdate(new_end))
+    with qtbot.waitSignal(
+        panel.loaded, timeout=WAIT, check_params_cb=lambda rid: rid != desk.renewal_id
+    ):
+        qtbot.mouseClick(panel.new_renewal_confirm, Qt.MouseButton.LeftButton)
+    assert panel.summary_fields["transaction"].text() == (
+        f"Draft (renewal) · effective {effective:%m/%d/%Y} · new end {new_end:%m/%d/%Y}"
+    )
+    assert texts(panel.term_model, 0)[-1].startswith("Not covered if this renewal is issued")
+
+
+def test_who_may_start_a_new_renewal(
+    open_panel: Callable[[str], RenewalDetailPanel], desk: Desk
+) -> None:
+    # an open renewal carries the policy on itself: no button
+    panel = open_panel("casey")
+    assert not panel.new_renewal_button.isVisible()
+    assert not panel.new_renewal_note.isVisible()
+    panel.close()
+
+    lose(desk)
+    outsider = open_panel("otto")  # a producer outside the account's book
+    assert outsider.new_renewal_button.isVisible()
+    assert not outsider.new_renewal_button.isEnabled()
+    sentence = "A producer may only create renewals in their own book."
+    assert outsider.new_renewal_button.toolTip() == sentence
+    assert outsider.new_renewal_button.accessibleDescription() == sentence
+    outsider.close()
+
+    own = open_panel("pat")  # the account's producer
+    assert own.new_renewal_button.isEnabled()
+    assert own.new_renewal_button.toolTip().startswith("Start a draft renewal of WC-000123")
+
+
+def test_the_board_refusal_says_where_to_start_a_new_renewal(desk: Desk) -> None:
+    lose(desk)
+    with pytest.raises(RuleViolation) as refused:
+        renewals.move_stage(desk.db, Actor("morgan"), desk.renewal_id, "gathering")
+    assert point_to_new_renewal(str(refused.value)) == (
+        "Renewal WC-000123 is in Lost and its transaction was refused, which is final, so it "
+        "cannot move back to Gathering info; to renew the policy after all, start a new "
+        "renewal of it (Start a new renewal… in the renewal panel)."
+    )
+    other = "Marketing / quoting needs the required documents received or waived."
+    assert point_to_new_renewal(other) == other
