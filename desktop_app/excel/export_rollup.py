@@ -8,6 +8,10 @@ reads correctly even in a viewer that does not recalculate. Retention is a formu
 renewed ÷ (renewed + lost + non-renewed).
 
 Sheets, in order: :data:`SHEETS`.
+
+A renewal that was discarded, or invalidated because another renewal of its term was
+issued, is in no figure: :mod:`desktop_app.services.exporting` leaves it out of every
+count, so it is neither open nor lost.
 """
 
 from __future__ import annotations
@@ -159,6 +163,7 @@ class Rollup:
     """"Missing documents" counts when the term expires within this many days."""
     renewals: int
     open_renewals: int
+    """Open work: renewals in an open stage whose transaction can still move."""
     open_premium: Decimal
     expiring_this_month: int
     premium_at_risk_this_month: Decimal
@@ -434,8 +439,20 @@ class _Writer:
         month = f"{r.as_of:%B %Y}"
         attention = len(r.attention)
         figures: list[tuple[str, Any, str, str]] = [
-            ("Renewals in the book", r.renewals, "int", "every renewal card, open and decided"),
-            ("Open renewals", r.open_renewals, "int", "renewals in an open stage"),
+            (
+                "Renewals in the book",
+                r.renewals,
+                "int",
+                "every renewal card, open and decided; discarded and invalidated renewals "
+                "(closed when another renewal of the term was issued) are in no figure",
+            ),
+            (
+                "Open renewals",
+                r.open_renewals,
+                "int",
+                "renewals in an open stage whose transaction is still open (draft, quoted "
+                "or accepted)",
+            ),
             (
                 "Open premium",
                 r.open_premium,

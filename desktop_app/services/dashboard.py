@@ -19,6 +19,11 @@ renewed ÷ decided (renewed + lost + non-renewed) by the expiring term's month; 
 the agency's calendar. The one figure the rollup lacks is *premium at risk*, which here
 leaves out what is already bound: see :data:`AT_RISK_MEANS`.
 
+A renewal that was discarded, or invalidated because another renewal of its term was
+issued, is in no figure: it is not open work, and it is no outcome either (the issued
+sibling is the renewal that counted). "Open" is the board's definition
+(:func:`desktop_app.services.board.open_work`).
+
 Who sees what (the rule of the renewal list export): a role whose renewal permission
 reaches the whole agency (CSR, manager, admin) sees the whole agency; a producer sees their
 own book — renewals of accounts they produce or service, or whose next action they own.
@@ -34,7 +39,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, case, func, not_, or_, select
 from sqlalchemy.orm import aliased
 
 from desktop_app.db.engine import Database
@@ -47,6 +52,7 @@ from desktop_app.domain.enums import (
     TransactionState,
 )
 from desktop_app.excel.export_rollup import AGING_BUCKETS, bucket_label, retention
+from desktop_app.services.board import on_pipeline, open_work
 from desktop_app.services.exporting import (
     NONE_LABEL,
     OUTCOME_MONTHS,
@@ -352,7 +358,9 @@ class _Terms:
         self.uow = uow
         self.clock = clock_
         as_of = clock_.as_of
-        self.is_open = PipelineStage.kind == StageKind.OPEN
+        # Within scope() every renewal is on the pipeline, so an open stage means open work;
+        # open_work() says so anyway, for whoever reads a clause on its own.
+        self.is_open = open_work()
         self.past_sla = and_(self.is_open, _past_sla(clock_, stages))
         # The outcome months, then next month: firsts[i] is the first day of month i.
         self.firsts = [
@@ -401,7 +409,12 @@ class _Terms:
         return -1
 
     def scope(self) -> ColumnElement[bool]:
-        return _in_book(self.uow.user.id) if self.own_book else true()
+        """The renewals every figure and every list starts from: those the board shows in
+        their stage (never a discarded or invalidated one, which is neither open nor an
+        outcome), in the reader's book."""
+        if self.own_book:
+            return and_(on_pipeline(), _in_book(self.uow.user.id))
+        return on_pipeline()
 
     def where(self, c: Criteria) -> list[ColumnElement[bool]]:
         """The WHERE clauses that select exactly the renewals of ``c``."""

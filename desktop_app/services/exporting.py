@@ -11,6 +11,12 @@ Dates are the agency's: "as of" defaults to today on the agency's wall clock (se
 on there, and every date comparison is turned into a comparison of UTC moments
 (``day_start``) so SQLite and PostgreSQL count the same rows.
 
+The rollup counts what the board shows: open figures count open work (an open stage and a
+transaction that can still move, :func:`desktop_app.services.board.open_work`), and a
+renewal that was discarded, or invalidated because another renewal of its term was issued,
+is in no figure at all — not open, not expiring, not lost. The renewal list is the whole
+list: it keeps such renewals, with their transaction state in a column of their own.
+
 Who sees what: the rollup needs ``export.rollup`` (managers and admins). The renewal list
 is open to every role, but a role whose ``renewal.edit`` permission reaches only its own
 book (producers) gets only the renewals in that book: the account's producer or CSR, or
@@ -92,6 +98,7 @@ from desktop_app.excel.export_rollup import (
 )
 from desktop_app.excel.renewal_list import RenewalRow
 from desktop_app.services.agency import day_start, local_date, time_zone
+from desktop_app.services.board import on_pipeline, open_work
 from desktop_app.services.unit import Actor, UnitOfWork, read_only
 
 ZERO = Decimal("0.00")
@@ -430,6 +437,8 @@ def _month_start(day: date, months_back: int = 0) -> date:
 
 
 def _base_from() -> Select[Any]:
+    """The renewals the rollup counts: those the board shows in their stage, so never a
+    discarded or invalidated one (:func:`desktop_app.services.board.on_pipeline`)."""
     return (
         select()
         .select_from(Renewal)
@@ -437,6 +446,7 @@ def _base_from() -> Select[Any]:
         .join(Account, Account.id == Policy.account_id)
         .join(Term, Term.id == Renewal.term_id)
         .join(PipelineStage, PipelineStage.id == Renewal.stage_id)
+        .where(on_pipeline())
     )
 
 
@@ -505,7 +515,7 @@ class _RollupBuilder:
         self.stages = _stages(self.session)
         self.users = _user_names(self.session)
         as_of = clock_.as_of
-        self.is_open = PipelineStage.kind == StageKind.OPEN
+        self.is_open = open_work()
         self.past_sla = and_(self.is_open, _past_sla(clock_, self.stages))
         self.window_first = _month_start(as_of, OUTCOME_MONTHS - 1)
         self.window_end = _month_start(as_of, -1)  # first day after the window
@@ -605,7 +615,7 @@ class _RollupBuilder:
                 *buckets,
             )
             .select_from(PipelineStage)
-            .outerjoin(Renewal, Renewal.stage_id == PipelineStage.id)
+            .outerjoin(Renewal, and_(Renewal.stage_id == PipelineStage.id, on_pipeline()))
             .outerjoin(Term, Term.id == Renewal.term_id)
             .group_by(PipelineStage.id)
         )

@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select, type_coerce
+from sqlalchemy import and_, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from desktop_app.db.engine import Database
 from desktop_app.db.models import Account, PipelineStage, Policy, Renewal, Term, User
 from desktop_app.db.types import Money
 from desktop_app.domain.enums import StageKind
+from desktop_app.services.board import on_pipeline
 
 ZERO = Decimal("0.00")
 
@@ -39,13 +40,15 @@ class BookOverview:
     accounts: int
     policies: int
     open_renewals: int
-    """Renewals in an open stage (not yet renewed, lost or non-renewed)."""
+    """Open work: renewals in an open stage (not yet renewed, lost or non-renewed) whose
+    transaction can still move; a discarded or invalidated renewal is not counted."""
     open_premium: Decimal
     """Premium of the open renewals: the new premium where it is known, else the premium of
     the term being renewed."""
     renewals_by_stage: tuple[StageCount, ...]
     """Every active stage in pipeline order (with zero rows), then any inactive stage that
-    still holds renewals."""
+    still holds renewals. A stage counts what the board shows in it: never a discarded or
+    invalidated renewal (see :func:`desktop_app.services.board.on_pipeline`)."""
     schema_revision: str | None = None
 
     @property
@@ -82,7 +85,9 @@ def book_overview(db: Database, *, with_revision: bool = True) -> BookOverview:
                 type_coerce(func.sum(premium), Money()),
             )
             .select_from(PipelineStage)
-            .outerjoin(Renewal, Renewal.stage_id == PipelineStage.id)
+            # A stage holds the renewals the board shows in it: no discarded or
+            # invalidated one, so the open counts are open work (board.on_pipeline).
+            .outerjoin(Renewal, and_(Renewal.stage_id == PipelineStage.id, on_pipeline()))
             .outerjoin(Term, Term.id == Renewal.term_id)
             .group_by(
                 PipelineStage.id,

@@ -11,6 +11,12 @@
   account's producer or CSR, or the renewal's next-action owner, is them).
 * **Reminders**: the unread notices the timer service wrote for the user.
 
+"Open" is the board's definition (:func:`desktop_app.services.board.open_work`): an open
+stage and a transaction that can still move. A renewal that was discarded, or invalidated
+because another renewal of its term was issued, is in no queue, and neither are its open
+tasks; tasks of a renewal that was decided (renewed, lost, non-renewed) stay, as follow-up
+work.
+
 Sorting, filtering, paging and the reason flags are computed by the database, so a queue
 over a 50,000-renewal book costs one query per page, never a query per row. "Today" is
 the agency's calendar day (:func:`desktop_app.services.agency.local_date`).
@@ -61,6 +67,7 @@ from desktop_app.domain.enums import (
 from desktop_app.domain.transactions import OPEN_STATES
 from desktop_app.errors import NotFound, PermissionDenied, RuleViolation
 from desktop_app.services import agency
+from desktop_app.services.board import counted, open_work
 from desktop_app.services.unit import Actor, UnitOfWork, read_only, unit_of_work
 
 DOCUMENT_ATTENTION_DAYS = 30
@@ -297,28 +304,27 @@ _RENEWAL_KIND = literal_column("'renewal'", String)
 
 
 def _task_rows(*columns: Any) -> Select[Any]:
-    """Open tasks with their renewal and its term (every task has both)."""
+    """Open tasks with their renewal and its term (every task has both), but not those of
+    a discarded or invalidated renewal: that renewal is no work any more, so neither are
+    its tasks (they stay on its detail page)."""
     return (
         select(_TASK_KIND.label("kind"), Task.id.label("id"), *columns)
         .select_from(Task)
         .join(Renewal, Renewal.id == Task.renewal_id)
         .join(Term, Term.id == Renewal.term_id)
-        .where(Task.status == TaskStatus.OPEN)
+        .where(Task.status == TaskStatus.OPEN, counted())
     )
 
 
 def _owned_rows(*columns: Any) -> Select[Any]:
-    """Open renewals (open stage, open transaction) whose next action someone owns."""
+    """Open renewals (:func:`~desktop_app.services.board.open_work`: an open stage and a
+    transaction that can still move) whose next action someone owns."""
     return (
         select(_RENEWAL_KIND.label("kind"), Renewal.id.label("id"), *columns)
         .select_from(Renewal)
         .join(Term, Term.id == Renewal.term_id)
         .join(PipelineStage, PipelineStage.id == Renewal.stage_id)
-        .where(
-            PipelineStage.kind == StageKind.OPEN,
-            Renewal.transaction_state.in_(OPEN_STATES),
-            Renewal.next_action_owner_id.is_not(None),
-        )
+        .where(open_work(), Renewal.next_action_owner_id.is_not(None))
     )
 
 
@@ -617,11 +623,7 @@ def _attending(query: Select[Any], parts: _Attention) -> Select[Any]:
         .outerjoin(parts.docs, parts.docs.c.renewal_id == Renewal.id)
         .outerjoin(parts.dnr, parts.dnr.c.policy_id == Renewal.policy_id)
         .outerjoin(parts.error, parts.error.c.policy_id == Renewal.policy_id)
-        .where(
-            PipelineStage.kind == StageKind.OPEN,
-            Renewal.transaction_state.in_(OPEN_STATES),
-            or_(*parts.conditions.values()),
-        )
+        .where(open_work(), or_(*parts.conditions.values()))
     )
 
 
@@ -841,16 +843,17 @@ def needs_attention(
 
 def _work_count(session: Session, owner_id: int | None) -> int:
     """How many entries a work queue holds (``owner_id``: only theirs)."""
-    tasks = select(func.count()).select_from(Task).where(Task.status == TaskStatus.OPEN)
+    tasks = (
+        select(func.count())
+        .select_from(Task)
+        .join(Renewal, Renewal.id == Task.renewal_id)
+        .where(Task.status == TaskStatus.OPEN, counted())
+    )
     owned = (
         select(func.count())
         .select_from(Renewal)
         .join(PipelineStage, PipelineStage.id == Renewal.stage_id)
-        .where(
-            PipelineStage.kind == StageKind.OPEN,
-            Renewal.transaction_state.in_(OPEN_STATES),
-            Renewal.next_action_owner_id.is_not(None),
-        )
+        .where(open_work(), Renewal.next_action_owner_id.is_not(None))
     )
     if owner_id is not None:
         tasks = tasks.where(Task.owner_id == owner_id)
