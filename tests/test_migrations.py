@@ -25,7 +25,7 @@ from desktop_app.db.engine import Database, open_database
 from desktop_app.db.models import Base, ChecklistTemplate, PipelineStage
 from desktop_app.errors import DatabaseTooNew, UserFacingError
 
-HEAD = "0005"  # update when a revision is added
+HEAD = "0006"  # update when a revision is added
 MODEL_TABLES = set(Base.metadata.tables)
 
 

@@ -273,7 +273,7 @@ class Renewal(Versioned, Base):
             name="effective_before_new_end",
         ),
         # The pipeline board reads these columns of every renewal its filter keeps
-        # (migration 0003): one narrow index instead of the wide table.
+        # (migrations 0003 and 0006): one narrow index instead of the wide table.
         Index(
             "ix_renewals_board",
             "stage_id",
@@ -282,6 +282,7 @@ class Renewal(Versioned, Base):
             "policy_id",
             "next_action_owner_id",
             "new_premium",
+            "transaction_state",
         ),
     )
 
