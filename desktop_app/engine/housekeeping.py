@@ -50,6 +50,7 @@ from desktop_app.domain.enums import (
 from desktop_app.domain.transactions import OPEN_STATES, months_later
 from desktop_app.errors import UserFacingError
 from desktop_app.services import agency, transactions
+from desktop_app.services.board import counted
 
 DOCUMENT_REMINDER_DAYS = 30
 LIMIT_PER_CHORE = 2000  # the rest waits for the next slot; keeps one transaction short
@@ -235,6 +236,7 @@ def _task_reminders(uow: Any, now: datetime, tz: Any) -> list[dict[str, Any]]:
         .join(Policy, Policy.id == Renewal.policy_id)
         .join(Account, Account.id == Policy.account_id)
         .where(Task.status == TaskStatus.OPEN, Task.due_date <= today)
+        .where(counted())  # a discarded or invalidated renewal's tasks are no one's work
         .where(
             ~exists().where(
                 TimerFiring.kind == "task_reminder",

@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import select
 
 from desktop_app.db.engine import Database
-from desktop_app.db.models import DocumentRequirement, Notice, Renewal, User
-from desktop_app.domain.enums import TransactionState
+from desktop_app.db.models import DocumentRequirement, Notice, Renewal, Task, User
+from desktop_app.domain.enums import TaskStatus, TransactionState
 from desktop_app.engine import timer
 from desktop_app.services import agency as agency_settings
 from desktop_app.services import book, renewals, transactions, work
@@ -182,6 +182,22 @@ def test_task_reminders_come_once_per_task_and_due_date(office: Office) -> None:
         f"{today - timedelta(3):%m/%d/%Y}.",
         "Task 'Send quote' for Harbor Bakery LLC (Travelers HOME-001) is due today.",
     ]
+
+
+def test_no_task_reminder_for_a_discarded_renewal(office: Office) -> None:
+    """A discarded renewal is no one's work: its open tasks stop reminding."""
+    office.policy("HOME", 40)
+    office.tick(NOW)
+    ((card,),) = office.cards().values()
+    today = NOW.date()
+    kept = work.add_task(office.db, office.csr, card.id, "Call insured", due=today)
+    transactions.end_renewal(office.db, office.manager, card.id, TransactionState.DISCARDED)
+    report = office.tick(NEXT_SLOT)
+    assert [a for a in report.actions if a["kind"] == "task_reminder"] == []
+    assert office.notices()[("task_due", card.id)] == 0
+    with office.db.read_session() as s:
+        task = s.get(Task, kept.id)
+        assert task is not None and task.status is TaskStatus.OPEN  # kept, just quiet
 
 
 def test_document_reminders_come_once_per_missing_document(office: Office) -> None:
