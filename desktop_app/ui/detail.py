@@ -228,6 +228,19 @@ ENDED_STATES = frozenset(
 """Transaction states that end a renewal without a new term: only a new renewal renews."""
 
 
+def _inline_form(name: str) -> tuple[QFrame, QGridLayout]:
+    """A small form that opens inside the panel (a card with a grid), named for screen
+    readers."""
+    frame = QFrame()
+    frame.setObjectName("card")
+    frame.setAccessibleName(name)
+    grid = QGridLayout(frame)
+    grid.setContentsMargins(10, 8, 10, 8)
+    grid.setHorizontalSpacing(8)
+    grid.setVerticalSpacing(6)
+    return frame, grid
+
+
 def _add_months(day: date, months: int) -> date:
     """``day`` moved by whole months (the 31st becomes the month's last day)."""
     index = day.year * 12 + day.month - 1 + months
@@ -858,13 +871,7 @@ class RenewalDetailPanel(QWidget):
         row.addWidget(self.new_renewal_button, 0, Qt.AlignmentFlag.AlignTop)
         section.body.addLayout(row)
 
-        self.new_renewal_form = QFrame()
-        self.new_renewal_form.setObjectName("card")
-        self.new_renewal_form.setAccessibleName("New renewal")
-        grid = QGridLayout(self.new_renewal_form)
-        grid.setContentsMargins(10, 8, 10, 8)
-        grid.setHorizontalSpacing(8)
-        grid.setVerticalSpacing(6)
+        self.new_renewal_form, grid = _inline_form("New renewal")
         self.new_renewal_title = _label(role="muted")
         self.new_end_edit = self._date_edit("New end date", optional=False)
         self.new_end_edit.setToolTip("When the new term ends; it must be after the current end")
@@ -1052,13 +1059,7 @@ class RenewalDetailPanel(QWidget):
         section.body.addLayout(row)
 
         # received: date and optional link
-        self.receive_form = QFrame()
-        self.receive_form.setObjectName("card")
-        self.receive_form.setAccessibleName("Mark received")
-        form = QGridLayout(self.receive_form)
-        form.setContentsMargins(10, 8, 10, 8)
-        form.setHorizontalSpacing(8)
-        form.setVerticalSpacing(6)
+        self.receive_form, form = _inline_form("Mark received")
         self.receive_title = _label(role="muted")
         self.received_on_edit = self._date_edit("Date received", optional=False)
         self.receive_link_edit = QLineEdit()
@@ -1085,12 +1086,7 @@ class RenewalDetailPanel(QWidget):
         _shortcut(self.receive_form, "Escape", self._close_forms, children=True)
 
         # waived: a reason
-        self.waive_form = QFrame()
-        self.waive_form.setObjectName("card")
-        self.waive_form.setAccessibleName("Waive")
-        wform = QGridLayout(self.waive_form)
-        wform.setContentsMargins(10, 8, 10, 8)
-        wform.setVerticalSpacing(6)
+        self.waive_form, wform = _inline_form("Waive")
         self.waive_title = _label(role="muted")
         self.waive_reason_edit = QLineEdit()
         self.waive_reason_edit.setAccessibleName("Reason for waiving")
@@ -1176,13 +1172,7 @@ class RenewalDetailPanel(QWidget):
         self.ar_buttons = row
         section.body.addLayout(row)
 
-        self.times_form = QFrame()
-        self.times_form.setObjectName("card")
-        self.times_form.setAccessibleName("Edit trigger times")
-        grid = QGridLayout(self.times_form)
-        grid.setContentsMargins(10, 8, 10, 8)
-        grid.setHorizontalSpacing(8)
-        grid.setVerticalSpacing(6)
+        self.times_form, grid = _inline_form("Edit trigger times")
         self.times_title = _label(role="muted")
         grid.addWidget(self.times_title, 0, 0, 1, 3)
         self.time_edits: dict[str, tuple[QCheckBox, QDateTimeEdit]] = {}
