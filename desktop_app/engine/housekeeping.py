@@ -44,13 +44,12 @@ from desktop_app.domain.enums import (
     AutoRenewalState,
     DocumentStatus,
     PolicyStatus,
-    StageKind,
     TaskStatus,
 )
 from desktop_app.domain.transactions import OPEN_STATES, months_later
 from desktop_app.errors import UserFacingError
 from desktop_app.services import agency, transactions
-from desktop_app.services.board import counted
+from desktop_app.services.board import counted, open_work
 
 DOCUMENT_REMINDER_DAYS = 30
 LIMIT_PER_CHORE = 2000  # the rest waits for the next slot; keeps one transaction short
@@ -326,10 +325,7 @@ def _flags(uow: Any, now: datetime, tz: Any) -> list[dict[str, Any]]:
     rows = session.execute(
         select(Renewal, PipelineStage)
         .join(PipelineStage, PipelineStage.id == Renewal.stage_id)
-        .where(
-            PipelineStage.kind == StageKind.OPEN,
-            Renewal.transaction_state.in_(OPEN_STATES),
-        )
+        .where(open_work())
         .where(
             (PipelineStage.sla_days.is_not(None))
             | (Renewal.next_action_due < today)
